@@ -1,0 +1,33 @@
+"""Public types of the validation sandbox (implementation lives beside this file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SandboxOptions:
+    """Limits and checks applied to every program a sandbox validates."""
+
+    timeout_s: float = 60.0
+    memory_limit_mb: int = 4096
+    compile: bool = True  # run torch.compile (Inductor) and compare against eager
+    device: str = "cpu"
+    degenerate_checks: bool = True
+    compile_backend: str = "inductor"
+
+
+@dataclass
+class ValidationJob:
+    """One program to validate.
+
+    `entry_point` is the class to instantiate (None: the single nn.Module subclass in the file).
+    `expected_output_shapes`, when the writer knows them (the composer does), are checked exactly.
+    """
+
+    id: str
+    source: str
+    entry_point: str | None = None
+    expected_output_shapes: list[list[int]] | None = None
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
