@@ -26,6 +26,7 @@ OPERATIONAL_KEYS = frozenset(
         "debug_dir",
         "num_total_samples",
         "cache_dir",
+        "output_dir",
     }
 )
 

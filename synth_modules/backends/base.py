@@ -29,5 +29,5 @@ class Backend(abc.ABC):
         """Estimated spend so far; 0 for local backends."""
         return 0.0
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 -- optional hook, nothing to release by default
         """Release clients and connections."""

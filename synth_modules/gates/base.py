@@ -24,9 +24,12 @@ class Gate(abc.ABC):
     """A filter over validated programs. Adding a gate is adding one file that subclasses this."""
 
     name: str = "gate"
+    # Stateful gates (dedup) depend on what was accepted before, so the pipeline runs them at commit time,
+    # in sample-index order; stateless ones run as soon as a candidate validates and may trigger a repair.
+    stateful: bool = False
 
     @abc.abstractmethod
     def check(self, item: GateInput) -> GateDecision: ...
 
-    def admit(self, item: GateInput) -> None:
+    def admit(self, item: GateInput) -> None:  # noqa: B027 -- optional hook for stateful gates
         """Called once the program is finally accepted, so stateful gates (dedup) remember it."""

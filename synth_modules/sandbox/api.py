@@ -15,6 +15,10 @@ class SandboxOptions:
     device: str = "cpu"
     degenerate_checks: bool = True
     compile_backend: str = "inductor"
+    # Imports allowed beyond the program contract's allow-list (github_index needs einops, numpy, ...).
+    extra_allowed_imports: tuple[str, ...] = ()
+    # Test-only: skip the static checks to prove the process sandbox holds on its own.
+    static_checks: bool = True
 
 
 @dataclass

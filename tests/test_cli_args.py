@@ -1,0 +1,86 @@
+"""Popcorn-style argument parsing and fail-fast config validation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synth_modules.cli_args import config_from_argv, parse_generate_args
+from synth_modules.config import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_preset_and_overrides_in_any_order(tmp_path):
+    out = str(tmp_path / "o")
+    a = config_from_argv([".parallel", "num_total_samples=7", f"output_dir={out}", "num_core_ops_range=[1,3]"])
+    b = config_from_argv([f"--output_dir={out}", "num_core_ops_range=[1,3]", "--num_total_samples=7", ".parallel"])
+    assert a == b
+    assert a.num_total_samples == 7
+    assert a.num_core_ops_range == [1, 3]
+
+
+def test_single_debug_preset(tmp_path):
+    config = config_from_argv([".single_debug", f"output_dir={tmp_path}"])
+    assert config.num_total_samples == 1
+    assert config.num_worker == 1
+    assert config.verbose is True
+    assert config.debug_dir
+
+
+def test_value_types(tmp_path):
+    preset, overrides = parse_generate_args(["p_value=0.25", "seed=3", "verbose=true", "base_url=none", "--force"])
+    assert preset is None
+    assert overrides == {"p_value": 0.25, "seed": 3, "verbose": True, "base_url": None, "force": True}
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["p_value=0"], "p_value must be in (0, 1]"),
+        (["p_value=1.5"], "p_value must be in (0, 1]"),
+        (["num_core_ops_range=[3,1]"], "min 3 > max 1"),
+        (["num_supporting_ops_range=[2]"], "must be [min,max]"),
+        (["num_worker=0"], "num_worker must be >= 1"),
+        (["model_name=not-a-model"], "unknown model_name"),
+        (["model_name=local"], "needs base_url"),
+        (["num_total_sample=10"], "did you mean num_total_samples"),
+        (["num_worker=two"], "num_worker='two' is not valid"),
+        ([".nonexistent"], "unknown preset"),
+        ([".parallel", ".single_debug"], "two presets"),
+        (["seed=1", "seed=2"], "seed is given twice"),
+        (["justaword"], "cannot parse argument"),
+        (["sampling=random"], "sampling must be"),
+        (["contamination=l3"], "contamination must be"),
+    ],
+)
+def test_invalid_config_is_one_clear_error(args, fragment, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        config_from_argv([*args, f"output_dir={tmp_path}"])
+    assert fragment in str(info.value)
+
+
+def test_unwritable_output_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="not a directory"):
+        config_from_argv([f"output_dir={blocker}/sub"])
+
+
+def test_script_rejects_bad_config_before_any_work(tmp_path):
+    """Run from another working directory: the script finds its package and fails fast, writing nothing."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "generate_synth_torch.py"), "p_value=7", f"output_dir={out}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "p_value must be in (0, 1]" in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one clear line, no traceback
+    assert not out.exists()
