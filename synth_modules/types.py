@@ -33,6 +33,10 @@ class Category(str, Enum):
     CRASH = "crash"
     CONTAMINATED = "contaminated"
     DUPLICATE = "duplicate"
+    # export-pairs (Inductor capture on CUDA -> verified PyTorch/Triton pair)
+    CAPTURE_FAILURE = "capture_failure"
+    GRAPH_BREAK = "graph_break"
+    UNSUPPORTED = "unsupported"
 
     def __str__(self) -> str:
         return self.value

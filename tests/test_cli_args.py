@@ -16,8 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_preset_and_overrides_in_any_order(tmp_path):
     out = str(tmp_path / "o")
-    a = config_from_argv([".parallel", "num_total_samples=7", f"output_dir={out}", "num_core_ops_range=[1,3]"])
-    b = config_from_argv([f"--output_dir={out}", "num_core_ops_range=[1,3]", "--num_total_samples=7", ".parallel"])
+    a = config_from_argv(
+        [".parallel", "num_total_samples=7", f"output_dir={out}", "num_core_ops_range=[1,3]"]
+    )
+    b = config_from_argv(
+        [f"--output_dir={out}", "num_core_ops_range=[1,3]", "--num_total_samples=7", ".parallel"]
+    )
     assert a == b
     assert a.num_total_samples == 7
     assert a.num_core_ops_range == [1, 3]
@@ -32,7 +36,9 @@ def test_single_debug_preset(tmp_path):
 
 
 def test_value_types(tmp_path):
-    preset, overrides = parse_generate_args(["p_value=0.25", "seed=3", "verbose=true", "base_url=none", "--force"])
+    preset, overrides = parse_generate_args(
+        ["p_value=0.25", "seed=3", "verbose=true", "base_url=none", "--force"]
+    )
     assert preset is None
     assert overrides == {"p_value": 0.25, "seed": 3, "verbose": True, "base_url": None, "force": True}
 

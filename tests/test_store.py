@@ -17,7 +17,9 @@ def _config(tmp_path, **overrides):
 def test_accept_writes_file_then_manifest(tmp_path):
     config = _config(tmp_path)
     store = RunStore.open(config, {"versions": {}})
-    store.accept("print('x')\n", {"id": "s0-0000000", "entry_point": "SynthModel_A_1", "file": "SynthModel_A_1.py"})
+    store.accept(
+        "print('x')\n", {"id": "s0-0000000", "entry_point": "SynthModel_A_1", "file": "SynthModel_A_1.py"}
+    )
     store.reject({"id": "s0-0000001", "final": True, "category": "mismatch"})
     store.close()
     root = config.output_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 from synth_modules.types import Generation, GenerationRequest, Usage
 
@@ -28,6 +29,10 @@ class Backend(abc.ABC):
     def cost_usd(self) -> float:
         """Estimated spend so far; 0 for local backends."""
         return 0.0
+
+    def stats(self) -> dict[str, Any]:
+        """Backend counters for stats.json beyond usage and cost (requests, retries, cache hits, cost note)."""
+        return {}
 
     async def aclose(self) -> None:  # noqa: B027 -- optional hook, nothing to release by default
         """Release clients and connections."""

@@ -19,6 +19,9 @@ class SandboxOptions:
     extra_allowed_imports: tuple[str, ...] = ()
     # Test-only: skip the static checks to prove the process sandbox holds on its own.
     static_checks: bool = True
+    # Warm workers (torch imported and Inductor warmed once, one fork per program). False: a fresh interpreter
+    # per program, which pays the torch import and the first compile every time (the benchmark's baseline).
+    warm: bool = True
 
 
 @dataclass
@@ -27,6 +30,8 @@ class ValidationJob:
 
     `entry_point` is the class to instantiate (None: the single nn.Module subclass in the file).
     `expected_output_shapes`, when the writer knows them (the composer does), are checked exactly.
+    `extra` keys the sandbox reads: "mode" ("validate", the default, or "probe": load, construct and one eager
+    forward only, see `SandboxPool.probe`) and "timeout_s" (overrides SandboxOptions.timeout_s for this job).
     """
 
     id: str

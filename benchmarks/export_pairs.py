@@ -1,0 +1,58 @@
+"""Throughput of export-pairs on a CUDA GPU: warm workers vs a fresh interpreter per program.
+
+    python benchmarks/export_pairs.py RUN_DIR --out WORK_DIR [--jobs 8] [--subset 40] [--json results.json]
+
+Runs (each into its own PAIRS_DIR under WORK_DIR, so nothing is resumed):
+  warm-N   all programs, N warm workers            -> verified/attempted, categories, pairs/min
+  fresh-N  the first SUBSET programs, N workers, a new process per program
+  warm-1   the first SUBSET programs, one warm worker
+Prints one line per run and the warm/fresh ratio. Not a test: it needs a GPU and prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from synth_modules.export.pairs import ExportSettings, export_pairs
+
+
+def _run(name: str, run_dir: Path, work: Path, **settings: object) -> dict:
+    out = work / name
+    shutil.rmtree(out, ignore_errors=True)
+    summary = export_pairs(run_dir, out, ExportSettings(progress=False, **settings))  # type: ignore[arg-type]
+    result = {"run": name, **asdict(summary)}
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    print(
+        f"{name:>9}: {summary.verified}/{summary.attempted} verified "
+        f"({100.0 * summary.verified / max(1, summary.attempted):.1f}%), {summary.seconds:.1f} s, "
+        f"{summary.pairs_per_minute:.1f} pairs/min; rejected: {rejected}",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--subset", type=int, default=40)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    results = [
+        _run(f"warm-{args.jobs}", args.run_dir, args.out, jobs=args.jobs),
+        _run(f"fresh-{args.jobs}", args.run_dir, args.out, jobs=args.jobs, limit=args.subset, fresh_interpreter=True),
+        _run("warm-1", args.run_dir, args.out, jobs=1, limit=args.subset),
+    ]
+    warm, fresh = results[0]["pairs_per_minute"], results[1]["pairs_per_minute"]
+    print(f"warm/fresh throughput ratio with {args.jobs} workers: {warm / fresh:.1f}x" if fresh else "no fresh pairs")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""Element-wise arithmetic: binary ops (with a constant, a learnable tensor or another activation), unary math
+and clamps.
+
+Binary ops see their operand's value model in `args["_y"]` (set by the composer) so value estimates stay sane.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from operators.spec import Args, Effect, Operand, OpSpec, Shape, Values
+from operators.supporting._common import INF, keep, supporting
+
+_ADD = Operand(kinds=("scalar", "param", "tensor"), scalar_range=(0.1, 2.0), learnable="shift")
+_MUL = Operand(kinds=("scalar", "param", "tensor"), scalar_range=(0.25, 3.0), param_init="ones_jitter", learnable="scale")
+_DIV = Operand(kinds=("scalar", "param"), scalar_range=(0.5, 4.0), param_init="positive", learnable="scale")
+_PAIR = Operand(kinds=("param", "tensor"), param_init="small", learnable="other")
+
+
+def _y(a: Args) -> Values:
+    return a.get("_y", Values(0.0, 0.0, 0.0, 0.0))
+
+
+def _sum_values(sign: float):
+    def values(v: Values, a: Args) -> Values:
+        y = _y(a)
+        return Values(v.mean + sign * y.mean, max(math.hypot(v.std, y.std), 1e-3))
+
+    return values
+
+
+def _mul_values(v: Values, a: Args) -> Values:
+    y = _y(a)
+    mean = v.mean * y.mean
+    std = math.sqrt((v.std * y.rms) ** 2 + (y.std * v.rms) ** 2)
+    lo = 0.0 if (v.lo >= 0 and y.lo >= 0) else -INF
+    return Values(mean, max(std, 1e-3), lo, INF)
+
+
+def _div_values(v: Values, a: Args) -> Values:
+    y = _y(a)
+    inv = 1.0 / max(abs(y.mean), 0.25)
+    return Values(v.mean * inv, max(v.std * inv, 1e-3), -INF if v.lo < 0 else 0.0, INF)
+
+
+def _exp_values(v: Values, a: Args) -> Values:
+    top = min(v.typical_max, 80.0)
+    mean = math.exp(min(v.mean + v.std**2 / 2, 80.0))
+    return Values(mean, max(mean * min(v.std, 3.0), 1e-3), 1e-12, math.exp(top))
+
+
+def _log_values(v: Values, a: Args) -> Values:
+    base = max(v.mean, 1e-3)
+    return Values(math.log(base), max(min(v.std / base, 3.0), 0.1), -INF, math.log(max(v.typical_max, 1e-3)) + 1)
+
+
+def _power(p: float):
+    def values(v: Values, a: Args) -> Values:
+        exponent = a.get("exponent", p)
+        top = v.typical_max**exponent
+        return Values(v.rms**exponent, max(top / 5, 1e-3), 0.0 if exponent % 2 == 0 else -INF, INF)
+
+    return values
+
+
+def _pos_args(rng: random.Random, shape: Shape) -> Args:
+    return {}
+
+
+def _binary(name: str, forms: tuple[str, ...], hint: str, operand: Operand, **fields) -> OpSpec:
+    return supporting(name, "arithmetic", hint, functional=forms, operand=operand, **fields)
+
+
+def _unary(name: str, forms: tuple[str, ...], hint: str, **fields) -> OpSpec:
+    fields.setdefault("effect", Effect.NONLINEAR)
+    return supporting(name, "math", hint, functional=forms, **fields)
+
+
+def _clamp_args(lo: tuple[float, float] | None, hi: tuple[float, float] | None):
+    def make(rng: random.Random, shape: Shape) -> Args:
+        args: Args = {}
+        if lo:
+            args["min_value"] = round(rng.uniform(*lo), 2)
+        if hi:
+            args["max_value"] = round(rng.uniform(*hi), 2)
+        return args
+
+    return make
+
+
+def _clamp_values(v: Values, a: Args) -> Values:
+    return v.bounded(a.get("min_value", -INF), a.get("max_value", INF))
+
+
+BINARY: tuple[OpSpec, ...] = (
+    _binary(
+        "add",
+        ("{x} + {y}", "torch.add({x}, {y})", "{x}.add({y})"),
+        "x + y (y: a constant, a learnable bias broadcast over x, or a residual of the same shape)",
+        _ADD,
+        effect=Effect.AFFINE,
+        values=_sum_values(1.0),
+        aliases=("Add", "BiasAdd", "ResidualAdd", "Sum", "plus"),
+    ),
+    _binary(
+        "sub",
+        ("{x} - {y}", "torch.sub({x}, {y})", "{x}.sub({y})"),
+        "x - y (y: a constant, a learnable tensor broadcast over x, or another activation)",
+        _ADD,
+        effect=Effect.AFFINE,
+        values=_sum_values(-1.0),
+        aliases=("Subtract", "subtract"),
+    ),
+    _binary(
+        "mul",
+        ("{x} * {y}", "torch.mul({x}, {y})", "{x}.mul({y})"),
+        "x * y (y: a scale factor, a learnable scale broadcast over x, or another activation)",
+        _MUL,
+        effect=Effect.AFFINE,
+        values=_mul_values,
+        aliases=("Multiply", "multiply", "Scale", "Scaling"),
+    ),
+    _binary(
+        "div",
+        ("{x} / {y}", "torch.div({x}, {y})", "{x}.div({y})"),
+        "x / y (y: a non-zero constant or a positive learnable tensor)",
+        _DIV,
+        effect=Effect.AFFINE,
+        values=_div_values,
+        aliases=("Divide", "divide"),
+    ),
+    _binary(
+        "maximum",
+        ("torch.maximum({x}, {y})", "torch.max({x}, {y})"),
+        "torch.maximum(x, y): element-wise max of two tensors (broadcast)",
+        _PAIR,
+        values=lambda v, a: Values(max(v.mean, _y(a).mean), v.std, max(v.lo, _y(a).lo), INF),
+    ),
+    _binary(
+        "minimum",
+        ("torch.minimum({x}, {y})", "torch.min({x}, {y})"),
+        "torch.minimum(x, y): element-wise min of two tensors (broadcast)",
+        _PAIR,
+        values=lambda v, a: Values(min(v.mean, _y(a).mean), v.std, -INF, min(v.hi, _y(a).hi)),
+    ),
+    _binary(
+        "lerp",
+        ("torch.lerp({x}, {y}, {alpha})", "{x}.lerp({y}, {alpha})"),
+        "torch.lerp(x, y, weight): x + weight * (y - x)",
+        Operand(kinds=("param", "tensor"), param_init="unit", learnable="shift"),
+        make_args=lambda rng, s: {"alpha": round(rng.uniform(0.1, 0.9), 2)},
+        effect=Effect.AFFINE,
+        values=lambda v, a: Values(v.mean, max(v.std, _y(a).std) * 0.7),
+    ),
+    _binary(
+        "addcmul",
+        ("torch.addcmul({x}, {y}, {y}, value={value})", "{x}.addcmul({y}, {y}, value={value})"),
+        "torch.addcmul(x, t1, t2, value): x + value * t1 * t2",
+        Operand(kinds=("param", "tensor"), param_init="unit", learnable="shift"),
+        make_args=lambda rng, s: {"value": round(rng.uniform(0.1, 1.0), 2)},
+        effect=Effect.AFFINE,
+        values=lambda v, a: Values(v.mean + a["value"] * _y(a).rms ** 2, v.std + a["value"] * _y(a).rms ** 2),
+    ),
+    _binary(
+        "logaddexp",
+        ("torch.logaddexp({x}, {y})", "{x}.logaddexp({y})"),
+        "torch.logaddexp(x, y): log(exp(x) + exp(y)), numerically stable",
+        _PAIR,
+        values=lambda v, a: Values(max(v.mean, _y(a).mean) + 0.5, v.std),
+    ),
+    _binary(
+        "where",
+        ("torch.where({x} > 0, {x}, {x} * {y})",),
+        "torch.where(cond, a, b): element-wise select, e.g. where(x > 0, x, x * slope)",
+        Operand(kinds=("scalar", "param"), scalar_range=(0.05, 0.5), signed=False, param_init="positive", learnable="other"),
+        values=keep,
+    ),
+)
+
+UNARY: tuple[OpSpec, ...] = (
+    _unary(
+        "neg",
+        ("-{x}", "torch.neg({x})", "{x}.neg()"),
+        "-x",
+        effect=Effect.AFFINE,
+        values=lambda v, a: Values(-v.mean, v.std, -v.hi, -v.lo),
+        aliases=("negative",),
+    ),
+    _unary(
+        "abs",
+        ("torch.abs({x})", "{x}.abs()"),
+        "|x|",
+        values=lambda v, a: Values(abs(v.mean) + 0.6 * v.std, max(0.6 * v.std, 1e-3), 0.0, max(abs(v.lo), abs(v.hi))),
+    ),
+    _unary(
+        "square",
+        ("torch.square({x})", "{x} * {x}", "{x} ** 2"),
+        "x ** 2",
+        values=_power(2),
+        domain="bounded",
+        fact_map={"var_const": "sum_const"},
+    ),
+    _unary(
+        "pow",
+        ("torch.pow({x}, {exponent})", "{x} ** {exponent}", "{x}.pow({exponent})"),
+        "torch.pow(x, exponent) with a small integer exponent",
+        make_args=lambda rng, s: {"exponent": rng.choice((2, 3))},
+        values=_power(2),
+        domain="bounded",
+        fact_map={"var_const": "sum_const"},
+    ),
+    _unary(
+        "sqrt",
+        ("torch.sqrt({x})", "{x}.sqrt()"),
+        "sqrt(x), needs x > 0",
+        values=lambda v, a: Values(math.sqrt(max(v.mean, 1e-6)), max(v.std / (2 * math.sqrt(max(v.mean, 1e-2))), 1e-3), 0.0, INF),
+        domain="positive",
+    ),
+    _unary(
+        "rsqrt",
+        ("torch.rsqrt({x})", "{x}.rsqrt()"),
+        "1 / sqrt(x), needs x > 0",
+        values=lambda v, a: Values(1 / math.sqrt(max(v.mean, 1e-2)), max(v.std, 0.1), 1e-12, INF),
+        domain="positive",
+    ),
+    _unary(
+        "exp",
+        ("torch.exp({x})", "{x}.exp()"),
+        "exp(x), keep x bounded",
+        values=_exp_values,
+        domain="bounded",
+        fact_map={"lse_const": "sum_const"},
+    ),
+    _unary(
+        "expm1",
+        ("torch.expm1({x})", "{x}.expm1()"),
+        "exp(x) - 1, keep x bounded",
+        values=lambda v, a: Values(_exp_values(v, a).mean - 1, _exp_values(v, a).std, -1.0, INF),
+        domain="bounded",
+    ),
+    _unary(
+        "log",
+        ("torch.log({x})", "{x}.log()"),
+        "log(x), needs x > 0",
+        values=_log_values,
+        domain="positive",
+    ),
+    _unary(
+        "log1p",
+        ("torch.log1p({x})", "{x}.log1p()"),
+        "log(1 + x), needs x > -1",
+        values=lambda v, a: _log_values(Values(v.mean + 1, v.std, v.lo + 1, v.hi + 1), a),
+        domain="nonnegative",
+    ),
+    _unary(
+        "reciprocal",
+        ("torch.reciprocal({x})", "{x}.reciprocal()", "1.0 / {x}"),
+        "1 / x, needs x away from 0",
+        values=lambda v, a: Values(1 / max(v.mean, 0.1), max(v.std / max(v.mean, 0.1) ** 2, 0.1), 0.0, INF),
+        domain="positive",
+    ),
+    _unary(
+        "sin",
+        ("torch.sin({x})", "{x}.sin()"),
+        "sin(x)",
+        values=lambda v, a: Values(0.0, min(max(v.std, 0.05), 0.7), -1.0, 1.0),
+        domain="bounded",
+    ),
+    _unary(
+        "cos",
+        ("torch.cos({x})", "{x}.cos()"),
+        "cos(x)",
+        values=lambda v, a: Values(0.6, 0.3, -1.0, 1.0),
+        domain="bounded",
+    ),
+    _unary(
+        "atan",
+        ("torch.atan({x})", "{x}.atan()", "torch.arctan({x})"),
+        "atan(x), values in (-pi/2, pi/2)",
+        values=lambda v, a: Values(math.atan(v.mean), min(v.std, 0.8), -1.5708, 1.5708),
+    ),
+    _unary(
+        "erf",
+        ("torch.erf({x})", "{x}.erf()", "torch.special.erf({x})"),
+        "erf(x), values in (-1, 1)",
+        values=lambda v, a: Values(math.erf(v.mean), min(v.std, 0.7), -1.0, 1.0),
+    ),
+)
+
+CLAMPS: tuple[OpSpec, ...] = (
+    supporting(
+        "clamp",
+        "clamp",
+        "torch.clamp(x, min, max): clamp into [min, max]",
+        functional=(
+            "torch.clamp({x}, min={min_value}, max={max_value})",
+            "{x}.clamp({min_value}, {max_value})",
+            "torch.clip({x}, {min_value}, {max_value})",
+        ),
+        make_args=_clamp_args((-1.5, -0.2), (0.2, 1.5)),
+        value_args={"min_value": "z", "max_value": "z"},
+        values=_clamp_values,
+        aliases=("Clamp", "clip"),
+    ),
+    supporting(
+        "clamp_min",
+        "clamp",
+        "torch.clamp_min(x, min) / x.clamp(min=...): max(x, min)",
+        functional=("torch.clamp_min({x}, {min_value})", "{x}.clamp(min={min_value})", "torch.clamp({x}, min={min_value})"),
+        make_args=_clamp_args((-1.0, 0.5), None),
+        value_args={"min_value": "z"},
+        values=_clamp_values,
+    ),
+    supporting(
+        "clamp_max",
+        "clamp",
+        "torch.clamp_max(x, max) / x.clamp(max=...): min(x, max)",
+        functional=("torch.clamp_max({x}, {max_value})", "{x}.clamp(max={max_value})", "torch.clamp({x}, max={max_value})"),
+        make_args=_clamp_args(None, (-0.5, 1.0)),
+        value_args={"max_value": "z"},
+        values=_clamp_values,
+    ),
+)
+
+ARITHMETIC: tuple[OpSpec, ...] = (*BINARY, *UNARY, *CLAMPS)

@@ -1,0 +1,187 @@
+"""OpenAI models and any OpenAI-compatible server (vLLM, SGLang, llama.cpp, ollama) through the `openai` SDK.
+
+model_name: an OpenAI model (`gpt-4.1-mini`, `o4-mini`, `openai:<name>`; needs OPENAI_API_KEY) or `local` /
+`local:<served-model>` with base_url=http://host:port/v1 (no key needed; LOCAL_LLM_API_KEY is sent when set,
+for servers started with --api-key). api_style=chat uses /chat/completions, api_style=completions uses
+/completions with the system and user prompts joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from typing import Any
+
+from prompts import RenderedPrompt
+from synth_modules.backends.llm_base import (
+    FINISH_BLOCKED,
+    FINISH_LENGTH,
+    FINISH_STOP,
+    Completion,
+    LLMBackend,
+    require_sdk,
+)
+from synth_modules.backends.registry import resolve_backend_kind
+from synth_modules.backends.retry import ErrorInfo, RetryPolicy, parse_retry_after
+from synth_modules.config import ConfigError, GeneratorConfig
+from synth_modules.types import Category, GenerationError, Usage
+
+# Reasoning models take max_completion_tokens and refuse a temperature other than the default.
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5(?!-chat))")
+_RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def _status_message(error: Any) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(error, "message", "") or error)
+
+
+class OpenAIBackend(LLMBackend):
+    def __init__(self, config: GeneratorConfig, *, retry_policy: RetryPolicy | None = None):
+        require_sdk("openai", config.model_name)
+
+        self.local = resolve_backend_kind(config.model_name) == "local"
+        raw = config.model_name.strip()
+        if self.local:
+            if not config.base_url:
+                raise ConfigError(
+                    "model_name=local needs base_url=http://host:port/v1 (an OpenAI-compatible server)"
+                )
+            model = raw.split(":", 1)[1].strip() if ":" in raw else ""
+            self._api_key = os.environ.get("LOCAL_LLM_API_KEY") or "EMPTY"
+        else:
+            model = re.sub(r"^openai[:/]", "", raw)
+            key = os.environ.get("OPENAI_API_KEY", "").strip()
+            if not key:
+                raise ConfigError(
+                    f"model_name={raw} needs an OpenAI API key: set OPENAI_API_KEY in the environment "
+                    "(or use model_name=local with base_url= for an OpenAI-compatible server)"
+                )
+            self._api_key = key
+        super().__init__(
+            config, name="local" if self.local else "openai", model=model, retry_policy=retry_policy
+        )
+        self.api_style = config.api_style
+        self.base_url = config.base_url
+        self._discovery: asyncio.Future[str] | None = None
+
+    @property
+    def _cache_backend_label(self) -> str:
+        return f"{self.name}/{self.api_style}"
+
+    def _make_client(self) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url or None,  # None: the SDK default (which honours OPENAI_BASE_URL)
+            timeout=self.config.request_timeout_s,
+            max_retries=0,  # retries are ours (synth_modules.backends.retry)
+        )
+
+    async def _close_client(self, client: Any) -> None:
+        await client.close()
+
+    async def _prepare(self) -> None:
+        """`local` without a model name: ask the server what it serves (vLLM and friends serve one model).
+        Concurrent first requests share one discovery; a failed one is tried again by the next request."""
+        if self.model:
+            return
+        task = self._discovery
+        if (
+            task is None
+            or task.get_loop() is not asyncio.get_running_loop()
+            or (task.done() and (task.cancelled() or task.exception() is not None))
+        ):
+            task = self._discovery = asyncio.ensure_future(self._discover_model())
+        self.model = await asyncio.shield(task)
+
+    async def _discover_model(self) -> str:
+        async def list_models(client: Any) -> list[str]:
+            page = await client.models.list()
+            return [item.id for item in page.data]
+
+        served = await self._request("model listing (GET /models)", list_models)
+        if not served:
+            raise GenerationError(
+                Category.LLM_ERROR,
+                f"the server at {self.base_url} lists no models; use model_name=local:<model>",
+            )
+        return str(served[0])
+
+    def _sampling_args(self) -> dict[str, Any]:
+        if self.local or self.api_style == "completions":
+            return {"max_tokens": self.config.max_tokens, "temperature": self.config.temperature}
+        if _REASONING_MODEL.match(self.model):
+            return {"max_completion_tokens": self.config.max_tokens}
+        return {"max_completion_tokens": self.config.max_tokens, "temperature": self.config.temperature}
+
+    async def _send(self, client: Any, prompt: RenderedPrompt) -> Completion:
+        if self.api_style == "completions":
+            response = await client.completions.create(
+                model=self.model, prompt=prompt.text, n=1, **self._sampling_args()
+            )
+            choice = response.choices[0] if response.choices else None
+            text = (choice.text if choice else "") or ""
+            refusal = None
+        else:
+            messages = [{"role": "user", "content": prompt.user}]
+            if prompt.system:
+                messages.insert(0, {"role": "system", "content": prompt.system})
+            response = await client.chat.completions.create(
+                model=self.model, messages=messages, n=1, **self._sampling_args()
+            )
+            choice = response.choices[0] if response.choices else None
+            message = choice.message if choice else None
+            text = (message.content if message else "") or ""
+            refusal = getattr(message, "refusal", None) if message else None
+        reason = str(choice.finish_reason) if choice and choice.finish_reason else "none"
+        if refusal or reason == "content_filter":
+            finish, detail = FINISH_BLOCKED, f"finish_reason={reason}" + (f": {refusal}" if refusal else "")
+        elif reason == "length":
+            finish, detail = FINISH_LENGTH, "finish_reason=length"
+        else:
+            finish, detail = FINISH_STOP, f"finish_reason={reason}"
+        usage = response.usage
+        return Completion(
+            text=text,
+            finish=finish,
+            finish_detail=detail,
+            usage=Usage(
+                prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                calls=1,
+            ),
+            model=str(response.model or self.model),
+        )
+
+    def _classify(self, error: BaseException) -> ErrorInfo | None:
+        import openai
+
+        if isinstance(error, openai.APITimeoutError):
+            return ErrorInfo(True, f"request timed out after {self.config.request_timeout_s:g} s")
+        if isinstance(error, openai.APIConnectionError):
+            return ErrorInfo(True, f"connection error: {error.__cause__ or error}")
+        if isinstance(error, openai.APIStatusError):
+            status = error.status_code
+            message = _status_message(error)
+            if status == 429 and getattr(error, "code", None) == "insufficient_quota":
+                return ErrorInfo(False, f"HTTP 429 insufficient_quota: {message}")
+            if status in _RETRYABLE_STATUS or status >= 500:
+                return ErrorInfo(
+                    True, f"HTTP {status}: {message}", retry_after_s=parse_retry_after(error.response.headers)
+                )
+            if status == 401:
+                who = "LOCAL_LLM_API_KEY" if self.local else "OPENAI_API_KEY"
+                return ErrorInfo(False, f"HTTP 401 (check {who}): {message}")
+            if status == 404:
+                return ErrorInfo(False, f"HTTP 404 (unknown model {self.model!r}?): {message}")
+            return ErrorInfo(False, f"HTTP {status}: {message}")
+        if isinstance(error, openai.APIError):
+            return ErrorInfo(False, f"API error: {error}")
+        return None

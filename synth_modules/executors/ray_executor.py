@@ -1,0 +1,132 @@
+"""Validation on a Ray cluster: one actor per sandbox worker, each hosting a warm one-worker SandboxPool.
+
+The driver keeps the pipeline (LLM calls, ordered commits, ledgers), so the run directory and the accepted set
+do not depend on where validation ran; only `submit` crosses to the cluster. Actors restart when they die and
+the dispatcher resubmits their jobs, so a lost worker or node costs time, not samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from concurrent.futures import Future
+from typing import Any
+
+from synth_modules.executors.ray_cluster import connect, import_ray
+from synth_modules.executors.ray_dispatch import ActorDispatcher
+from synth_modules.sandbox.api import SandboxOptions, ValidationJob
+from synth_modules.types import Verdict
+
+log = logging.getLogger(__name__)
+
+ACTOR_NAME_PREFIX = "synth-sandbox"
+JOBS_PER_ACTOR = 2  # one validating, one queued in the actor's pool so its worker never waits on the network
+CLOSE_TIMEOUT_S = 15.0
+
+
+class SandboxActor:
+    """Actor body: a warm one-worker SandboxPool on whichever node Ray placed the actor."""
+
+    def __init__(self, options: SandboxOptions):
+        from synth_modules.sandbox import SandboxPool
+
+        self._pool = SandboxPool(1, options)
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    def validate(self, job: ValidationJob) -> Verdict:
+        return self._pool.submit(job).result()
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class RayExecutor:
+    """`ValidationExecutor` on Ray: `num_workers` sandbox actors, jobs to the least-loaded live one.
+
+    address: None or "local" starts a private local cluster (shut down on close); "auto", "host:port" or
+    "ray://host:10001" joins an existing one (only disconnected on close). An already-connected process
+    (ray.init called by the caller) is used as is.
+    """
+
+    def __init__(
+        self,
+        num_workers: int,
+        options: SandboxOptions,
+        address: str | None = None,
+        num_cpus_per_worker: float = 1,
+        num_gpus_per_worker: float = 0,
+        max_retries: int = 3,
+        startup_timeout_s: float = 600.0,
+    ):
+        ray = import_ray()
+        self._connection = connect(address, num_cpus=num_workers * num_cpus_per_worker)
+        self.name_prefix = f"{ACTOR_NAME_PREFIX}-{uuid.uuid4().hex[:8]}"
+        self.actor_pids: dict[int, int] = {}
+        actor_class = ray.remote(SandboxActor)
+        self._actors = [
+            actor_class.options(
+                name=f"{self.name_prefix}-{i}",
+                num_cpus=num_cpus_per_worker,
+                num_gpus=num_gpus_per_worker,
+                max_restarts=-1,
+                max_task_retries=0,  # the dispatcher resubmits, to any live actor, not only this one
+                max_concurrency=JOBS_PER_ACTOR + 2,  # room for ready() probes and close() beside jobs
+                runtime_env=self._connection.runtime_env(),
+            ).remote(options)
+            for i in range(num_workers)
+        ]
+        self._dispatcher: ActorDispatcher[Verdict] = ActorDispatcher(
+            self._actors,
+            "validate",
+            per_actor=JOBS_PER_ACTOR,
+            max_retries=max_retries,
+            on_ready=self._actor_ready,
+        )
+        self._closed = False
+        if self._dispatcher.wait_ready(1, startup_timeout_s) == 0:
+            resources = ray.cluster_resources()
+            reason = self._dispatcher.last_error
+            self.close()
+            raise RuntimeError(
+                f"no Ray sandbox actor started within {startup_timeout_s:.0f} s (each asks for "
+                f"{num_cpus_per_worker} CPU, {num_gpus_per_worker} GPU; the cluster has {resources})"
+                + (f": {reason}" if reason else "")
+            )
+
+    def _actor_ready(self, index: int, pid: Any) -> None:
+        previous = self.actor_pids.get(index)
+        self.actor_pids[index] = int(pid)
+        if previous is not None and previous != pid:
+            log.warning("ray sandbox actor %d restarted (pid %s -> %s)", index, previous, pid)
+
+    @property
+    def resubmitted(self) -> int:
+        """Jobs sent again because their actor was lost."""
+        return self._dispatcher.resubmitted
+
+    def submit(self, job: ValidationJob) -> Future[Verdict]:
+        return self._dispatcher.submit(job, label=job.id)
+
+    def close(self) -> None:
+        """Stop the actors' pools (so their warm workers exit), kill the actors, drop our connection."""
+        if self._closed:
+            return
+        self._closed = True
+        ray = import_ray()
+        self._dispatcher.close()
+        try:
+            refs = [actor.close.remote() for actor in self._actors]
+            ray.wait(refs, num_returns=len(refs), timeout=CLOSE_TIMEOUT_S)
+            for actor in self._actors:
+                ray.kill(actor, no_restart=True)
+        finally:
+            self._connection.close()
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,207 @@
+"""export-pairs: every accepted program of a run directory -> verified PyTorch/Triton pairs.
+
+PAIRS_DIR gets pairs.jsonl (one row per verified pair, columns in schema.py), rejected.jsonl (id, entry_point,
+category, message, seconds) and meta.json (counts, rates, settings, versions, the source run's config). Ledgers
+are appended one durable line at a time, and ids already in them are skipped, so an interrupted export resumes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synth_modules.export.codefmt import ruff_binary
+from synth_modules.export.gpu_workers import WorkerPool
+from synth_modules.export.pairing import CheckSettings
+from synth_modules.export.programs import load_programs, load_run_info
+from synth_modules.export.schema import pair_row
+from synth_modules.store import _Ledger, atomic_write_json, read_jsonl
+
+PAIRS_FILE = "pairs.jsonl"
+REJECTED_FILE = "rejected.jsonl"
+META_FILE = "meta.json"
+DEFAULT_TIMEOUT_S = 180.0
+
+
+class CudaRequiredError(RuntimeError):
+    """Triton pairs need Inductor's CUDA backend; on CPU it writes C++ and there is nothing to export."""
+
+
+@dataclass
+class ExportSettings:
+    device: str = "cuda"
+    jobs: int | None = None  # default: one worker per visible GPU
+    limit: int | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    fresh_interpreter: bool = False  # a new worker process per program (slow; for comparison)
+    check: CheckSettings = field(default_factory=CheckSettings)
+    progress: bool = True
+
+
+@dataclass
+class ExportSummary:
+    attempted: int
+    verified: int
+    rejected: dict[str, int]
+    seconds: float
+    pairs_per_minute: float
+    total_pairs: int
+    env: dict[str, Any]
+
+
+def visible_gpus(device: str) -> list[str]:
+    """GPU ids for CUDA_VISIBLE_DEVICES, one per worker slot; raises CudaRequiredError without CUDA."""
+    if device != "cuda" and not device.startswith("cuda:"):
+        raise CudaRequiredError(
+            f"export-pairs captures Triton kernels, which Inductor generates for CUDA devices only; got --device {device}"
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise CudaRequiredError(
+            "export-pairs needs a CUDA GPU: Inductor writes Triton kernels only for CUDA devices (on CPU it writes "
+            "C++), so there is nothing to capture here. Run export-pairs on a machine with an NVIDIA GPU."
+        )
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else []
+    ids = ids or [str(i) for i in range(torch.cuda.device_count())]
+    if device.startswith("cuda:"):
+        index = int(device.split(":", 1)[1])
+        if index >= len(ids):
+            raise CudaRequiredError(f"{device} does not exist: {len(ids)} CUDA device(s) visible")
+        ids = [ids[index]]
+    return ids
+
+
+def _done_ids(out: Path) -> set[str]:
+    return {str(r["id"]) for name in (PAIRS_FILE, REJECTED_FILE) for r in read_jsonl(out / name) if "id" in r}
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="prog", desc="export-pairs", dynamic_ncols=True)
+
+
+def export_pairs(
+    output_dir: str | Path, out: str | Path, settings: ExportSettings | None = None
+) -> ExportSummary:
+    """Capture, clean, wrap and verify every accepted program of `output_dir`; write PAIRS_DIR `out`."""
+    settings = settings or ExportSettings()
+    gpus = visible_gpus(settings.device)  # before any work: no CUDA, no export
+    ruff_binary()
+    output_dir, out = Path(output_dir), Path(out)
+    programs = load_programs(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = _done_ids(out)
+    todo = [p for p in programs if p.id not in done]
+    if settings.limit is not None:
+        todo = todo[: settings.limit]
+    by_id = {p.id: p for p in todo}
+    jobs = settings.jobs or len(gpus)
+    worker_settings = {
+        "device": "cuda",
+        "seeds": list(settings.check.seeds),
+        "rtol": settings.check.rtol,
+        "atol": settings.check.atol,
+    }
+    tasks = [{"id": p.id, "path": str(p.path.resolve()), "entry_point": p.entry_point} for p in todo]
+    verified, rejected = 0, Counter()
+    pairs_ledger, rejected_ledger = _Ledger(out / PAIRS_FILE), _Ledger(out / REJECTED_FILE)
+    started = time.perf_counter()
+    env: dict[str, Any] = {}
+    try:
+        with (
+            WorkerPool(
+                jobs,
+                list(gpus),
+                worker_settings,
+                settings.timeout_s,
+                out / "logs",
+                fresh=settings.fresh_interpreter,
+            ) as pool,
+            _progress(len(tasks), settings.progress) as bar,
+        ):
+            for result in pool.run(tasks) if tasks else []:
+                program = by_id[result["id"]]
+                env = env or result.get("env", {})
+                if result.get("ok"):
+                    pairs_ledger.append(pair_row(program, result))
+                    verified += 1
+                else:
+                    rejected[result["category"]] += 1
+                    rejected_ledger.append(
+                        {
+                            "id": program.id,
+                            "entry_point": program.entry_point,
+                            "category": result["category"],
+                            "message": result.get("message", ""),
+                            "seconds": round(float(result.get("seconds", 0.0)), 3),
+                        }
+                    )
+                bar.update(1)
+                bar.set_postfix(verified=verified, rejected=sum(rejected.values()))
+    finally:
+        pairs_ledger.close()
+        rejected_ledger.close()
+    seconds = time.perf_counter() - started
+    summary = ExportSummary(
+        attempted=len(tasks),
+        verified=verified,
+        rejected=dict(rejected),
+        seconds=seconds,
+        pairs_per_minute=verified / seconds * 60.0 if seconds > 0 else 0.0,
+        total_pairs=sum(1 for _ in read_jsonl(out / PAIRS_FILE)),
+        env=env,
+    )
+    _write_meta(output_dir, out, settings, summary, jobs)
+    return summary
+
+
+def _write_meta(
+    output_dir: Path, out: Path, settings: ExportSettings, summary: ExportSummary, jobs: int
+) -> None:
+    """meta.json: totals over the ledgers (resumes included) plus this session's rate and settings."""
+    all_rejected = Counter(str(r.get("category")) for r in read_jsonl(out / REJECTED_FILE))
+    previous = read_meta(out)
+    meta = {
+        "source": {"output_dir": str(output_dir.resolve()), "run": load_run_info(output_dir)},
+        "counts": {
+            "pairs": summary.total_pairs,
+            "rejected": dict(sorted(all_rejected.items())),
+            "attempted": summary.total_pairs + sum(all_rejected.values()),
+        },
+        "last_session": {**asdict(summary), "jobs": jobs, "fresh_interpreter": settings.fresh_interpreter},
+        "settings": {
+            "device": settings.device,
+            "timeout_s": settings.timeout_s,
+            "rtol": settings.check.rtol,
+            "atol": settings.check.atol,
+            "verification_seeds": list(settings.check.seeds),
+            "tf32": False,
+        },
+        "versions": summary.env or previous.get("versions", {}),
+        "created": previous.get("created") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    meta["versions"] = {k: v for k, v in meta["versions"].items() if k != "pid"}
+    atomic_write_json(out / META_FILE, meta)
+
+
+def read_meta(pairs_dir: str | Path) -> dict[str, Any]:
+    path = Path(pairs_dir) / META_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def read_pairs(pairs_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of PAIRS_DIR/pairs.jsonl (raises if the directory has none)."""
+    path = Path(pairs_dir) / PAIRS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run export-pairs first")
+    return list(read_jsonl(path))

@@ -1,0 +1,122 @@
+"""The pairs table: KernelBook's columns first (same names and meaning), then ours.
+
+One list of columns drives pairs.jsonl rows, the parquet schema and the dataset card's `features`, so the
+three never drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from synth_modules.export.programs import ProgramRecord
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    description: str
+
+
+KERNELBOOK_COLUMNS: tuple[Column, ...] = (
+    Column("uuid", pa.int64(), "stable integer id (from the program id)"),
+    Column("entry_point", pa.string(), "class name of the PyTorch module"),
+    Column("original_triton_code", pa.string(), "Inductor's output code exactly as captured"),
+    Column("python_code", pa.string(), "the PyTorch program (module, get_inputs, get_init_inputs)"),
+    Column("triton_code", pa.string(), "cleaned Triton kernels + call() + <entry_point>New(nn.Module)"),
+    Column("repo_name", pa.string(), "source repository (null for synthetic programs)"),
+    Column("module_name", pa.string(), "module class name in its source"),
+    Column("synthetic", pa.bool_(), "true when the program was generated, not crawled"),
+    Column("licenses", pa.list_(pa.string()), "licenses of the source repository"),
+    Column("stars", pa.int64(), "stars of the source repository (null for synthetic programs)"),
+    Column("sha", pa.string(), "commit of the source repository"),
+    Column("repo_link", pa.string(), "URL of the source repository"),
+)
+OWN_COLUMNS: tuple[Column, ...] = (
+    Column("id", pa.string(), "program id in the run directory's manifest"),
+    Column("ops", pa.list_(pa.string()), "operators the program uses (final pattern)"),
+    Column("kernel_count", pa.int32(), "number of Triton kernels in triton_code"),
+    Column("torch_version", pa.string(), "torch that generated the kernels"),
+    Column("triton_version", pa.string(), "triton that compiled them"),
+    Column("gpu_name", pa.string(), "GPU the pair was captured and verified on"),
+    Column("max_abs_error", pa.float64(), "largest |PyTorch - Triton| over the verification inputs"),
+    Column("max_rel_error", pa.float64(), "largest relative error over the verification inputs"),
+    Column(
+        "capture_info", pa.string(), "JSON: call() argument order, output mapping, launch configs, tolerances"
+    ),
+)
+COLUMNS: tuple[Column, ...] = KERNELBOOK_COLUMNS + OWN_COLUMNS
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+PAIR_SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS])
+
+# Provenance columns a crawled program's manifest line may carry (github_index); synthetic programs have none.
+_PROVENANCE = ("repo_name", "module_name", "licenses", "stars", "sha", "repo_link")
+
+
+def stable_uuid(program_id: str) -> int:
+    """A 60-bit integer from the program id: stable across exports, fits int64 like KernelBook's uuid."""
+    return int(hashlib.sha256(program_id.encode()).hexdigest()[:15], 16)
+
+
+def pair_row(program: ProgramRecord, result: dict[str, Any]) -> dict[str, Any]:
+    """One pairs.jsonl row from a program and its worker result (every column, in table order)."""
+    manifest = program.manifest
+    env = result.get("env", {})
+    synthetic = bool(manifest.get("synthetic", "repo_name" not in manifest))
+    row: dict[str, Any] = {
+        "uuid": stable_uuid(program.id),
+        "entry_point": program.entry_point,
+        "original_triton_code": result["original_triton_code"],
+        "python_code": program.source,
+        "triton_code": result["triton_code"],
+        "repo_name": None,
+        "module_name": program.entry_point,
+        "synthetic": synthetic,
+        "licenses": [],
+        "stars": None,
+        "sha": None,
+        "repo_link": None,
+        "id": program.id,
+        "ops": list(program.ops),
+        "kernel_count": int(result["kernel_count"]),
+        "torch_version": env.get("torch_version"),
+        "triton_version": env.get("triton_version"),
+        "gpu_name": env.get("gpu_name"),
+        "max_abs_error": float(result["max_abs_error"]),
+        "max_rel_error": float(result["max_rel_error"]),
+        "capture_info": json.dumps(result["capture_info"], sort_keys=True),
+    }
+    row.update({key: manifest[key] for key in _PROVENANCE if manifest.get(key) is not None})
+    return {name: row[name] for name in COLUMN_NAMES}
+
+
+def check_row(row: dict[str, Any]) -> None:
+    """Raise ValueError if `row` lacks a column or has one the table does not know."""
+    missing = [n for n in COLUMN_NAMES if n not in row]
+    extra = [n for n in row if n not in COLUMN_NAMES]
+    if missing or extra:
+        raise ValueError(f"pair row columns: missing {missing}, unexpected {extra}")
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    for row in rows:
+        check_row(row)
+    return pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
+
+
+def _feature(data_type: pa.DataType) -> dict[str, Any]:
+    if pa.types.is_list(data_type):
+        return {"sequence": _feature(data_type.value_type)["dtype"]}
+    names = {pa.string(): "string", pa.int64(): "int64", pa.int32(): "int32", pa.bool_(): "bool"}
+    names[pa.float64()] = "float64"
+    return {"dtype": names[data_type]}
+
+
+def card_features() -> list[dict[str, Any]]:
+    """`dataset_info.features` for the dataset card, in the Hub's YAML form."""
+    return [{"name": c.name, **_feature(c.type)} for c in COLUMNS]

@@ -1,0 +1,70 @@
+"""Newline-delimited JSON messages over raw pipe file descriptors, with timeouts.
+
+Both the pool (parent side) and the worker speak it. Raw fds plus select() let either side wait for a message
+and for other events (a child exiting, the peer closing) at the same time, and never block past a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import time
+from typing import Any
+
+
+class ChannelClosed(EOFError):
+    """The peer closed its end (it exited or died)."""
+
+
+class ChannelTimeout(TimeoutError):
+    """No complete message arrived before the deadline."""
+
+
+class Channel:
+    """One reading fd and one writing fd carrying one JSON object per line."""
+
+    def __init__(self, read_fd: int, write_fd: int):
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self._buffer = b""
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            written = os.write(self.write_fd, view)
+            view = view[written:]
+
+    def _pop_line(self) -> dict[str, Any] | None:
+        newline = self._buffer.find(b"\n")
+        if newline < 0:
+            return None
+        line, self._buffer = self._buffer[:newline], self._buffer[newline + 1 :]
+        return json.loads(line)
+
+    def has_pending(self) -> bool:
+        return b"\n" in self._buffer
+
+    def receive(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next message; ChannelTimeout after `timeout` seconds, ChannelClosed on end of file."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            message = self._pop_line()
+            if message is not None:
+                return message
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.read_fd], [], [], remaining)
+            if not ready:
+                raise ChannelTimeout(f"no message within {timeout} s")
+            chunk = os.read(self.read_fd, 1 << 16)
+            if not chunk:
+                raise ChannelClosed("peer closed the channel")
+            self._buffer += chunk
+
+    def close(self) -> None:
+        for fd in {self.read_fd, self.write_fd}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,61 @@
+"""Warm a worker once so every forked child starts with torch, Dynamo and Inductor already initialised.
+
+What a child inherits from its warm parent is what it does not pay for: lazy imports (Dynamo, AOTAutograd,
+Inductor lowerings and codegen, sympy), the C++ compiler probe and the precompiled Inductor header, autograd
+and the FLOP counter. The warm-up model touches the common op families (conv, norms, pooling, linear, matmul,
+softmax, reductions, activations) so their lowerings are loaded here rather than in every child.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+class _WarmupModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.norm = nn.BatchNorm2d(4)
+        self.group = nn.GroupNorm(2, 4)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.linear = nn.Linear(16, 8)
+        self.layer_norm = nn.LayerNorm(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.norm(self.conv(x)))
+        y = torch.nn.functional.gelu(self.group(y))
+        y = torch.nn.functional.max_pool2d(y, 2, ceil_mode=True)
+        y = self.pool(y).flatten(1)
+        y = self.layer_norm(torch.tanh(self.linear(y)))
+        y = y @ y.transpose(0, 1).softmax(-1)
+        return torch.logsumexp(y, dim=1) + y.mean(dim=1) * torch.sigmoid(y).amax(dim=1)
+
+
+def warm_up(compile_backend: str = "inductor", extra_modules: tuple[str, ...] = ()) -> dict[str, float]:
+    """Run eager, backward, FLOP counting and one torch.compile; import `extra_modules`. Returns timings."""
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    for name in extra_modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # an extra the program may import but this machine lacks: the child will report it
+            pass
+    torch.manual_seed(0)
+    model = _WarmupModel().eval()
+    x = torch.randn(2, 3, 8, 8)
+    out = model(x)
+    out.sum().backward()
+    with torch.no_grad(), FlopCounterMode(display=False):
+        model(x)
+    timings["eager"] = round(time.perf_counter() - start, 3)
+    start = time.perf_counter()
+    with torch.no_grad():
+        torch.compile(model, backend=compile_backend)(x)
+    timings["compile"] = round(time.perf_counter() - start, 3)
+    torch._dynamo.reset()
+    return timings

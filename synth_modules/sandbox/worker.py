@@ -1,0 +1,372 @@
+"""The warm sandbox worker: `python -m synth_modules.sandbox.worker --base-dir DIR [--no-warm]`.
+
+Started by the pool with a scrubbed environment. It imports torch once, warms Inductor once, then serves jobs
+over stdin/stdout (one JSON object per line). Each job runs in a forked child, so the child starts warm and
+whatever the program does to its interpreter (patching torch, leaking memory) dies with it. The child:
+new session, own temp dir / Inductor cache / stdio files, empty network namespace, rlimits, no privileges
+(`nobody`, or uid 0 without capabilities), Landlock. The worker enforces the wall-clock timeout, kills the
+child's process group and every descendant (it is their subreaper), and turns a death into a verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import contextlib
+import faulthandler
+import math
+import os
+import re
+import select
+import shutil
+import signal
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psutil
+import torch
+
+from synth_modules.sandbox import child, landlock, limits
+from synth_modules.sandbox.api import SandboxOptions, ValidationJob
+from synth_modules.sandbox.protocol import Channel, ChannelClosed
+from synth_modules.sandbox.warmup import warm_up
+from synth_modules.types import Category, Stage, Verdict
+
+_STDERR_TAIL = 800
+_STEP_STAGES = {
+    "load": Stage.LOAD,
+    "init": Stage.INIT,
+    "inputs": Stage.EAGER,
+    "eager": Stage.EAGER,
+    "degenerate": Stage.DEGENERATE,
+    "compile": Stage.COMPILE,
+    "compare": Stage.COMPARE,
+}
+_MEMORY_STDERR = re.compile(r"MemoryError|bad_alloc|Cannot allocate memory|can't allocate memory|out of memory")
+
+
+@dataclass
+class WorkerDirs:
+    base: str  # created by the pool; world-traversable so an unprivileged child can read the warm caches
+    tmp: str  # the worker's TMPDIR (Inductor's precompiled headers live beneath it)
+    warm_cache: str  # the worker's own Inductor cache
+    jobs: str  # one private directory per job, removed after it
+
+    @classmethod
+    def under(cls, base: str) -> WorkerDirs:
+        dirs = cls(base, os.path.join(base, "tmp"), os.path.join(base, "warm"), os.path.join(base, "jobs"))
+        for path in (dirs.base, dirs.tmp, dirs.warm_cache, dirs.jobs):
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, 0o755)
+        return dirs
+
+
+@dataclass
+class Privileges:
+    """How a child gives up its rights: become `ids` (nobody), or stay uid 0 without capabilities."""
+
+    ids: tuple[int, int] | None
+    drop_caps: bool
+
+    def describe(self) -> str:
+        if self.ids:
+            return f"uid {self.ids[0]}"
+        return "uid 0 without capabilities" if self.drop_caps else f"uid {os.geteuid()} (unchanged)"
+
+
+def _decide_privileges() -> Privileges:
+    readable = [os.__file__, torch.__file__, sysconfig.get_paths()["include"], sys.executable]
+    ids = limits.unprivileged_ids(readable)
+    return Privileges(ids=ids, drop_caps=ids is None and os.geteuid() == 0)
+
+
+# --- child side ----------------------------------------------------------------------------------------------
+def _redirect_stdio(job_dir: str) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+        target = os.open(os.path.join(job_dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+
+
+def _point_caches_at(job_dir: str) -> None:
+    """Every cache and temp file of the child goes to its own directory."""
+    os.environ.update(
+        TORCHINDUCTOR_CACHE_DIR=os.path.join(job_dir, "inductor"),
+        TRITON_CACHE_DIR=os.path.join(job_dir, "triton"),
+        TMPDIR=job_dir,
+        HOME=job_dir,
+        XDG_CACHE_HOME=os.path.join(job_dir, ".cache"),
+    )
+    tempfile.tempdir = job_dir
+    # Inductor keeps precompiled headers in a directory fixed at import; already-built ones (the warm-up's)
+    # stay readable, new ones must be written where this child may write.
+    codecache = sys.modules.get("torch._inductor.codecache")
+    if codecache is not None and hasattr(codecache, "_HEADER_DIR"):
+        codecache._HEADER_DIR = os.path.join(job_dir, "pch")
+        codecache._HEADER_LOCK_DIR = os.path.join(job_dir, "pch", "locks")
+
+
+def _confine(options: SandboxOptions, job_dir: str, dirs: WorkerDirs, privileges: Privileges) -> dict[str, Any]:
+    """Apply every isolation layer, in the order their requirements impose; returns what was applied."""
+    applied: dict[str, Any] = {}
+    applied["netns"] = os.geteuid() == 0 and limits.new_network_namespace()
+    if options.device == "cpu":  # CUDA reserves huge virtual ranges: an address-space cap would break it
+        limits.set_memory_limit(options.memory_limit_mb)
+    limits.set_process_limits(
+        cpu_seconds=math.ceil(options.timeout_s) + 10, max_processes=256 if privileges.ids else None
+    )
+    if privileges.ids:
+        limits.drop_privileges(privileges.ids)
+    elif privileges.drop_caps:
+        limits.drop_capabilities()
+    applied["user"] = privileges.describe()
+    limits.die_with_parent()
+    applied["landlock"] = landlock.restrict(
+        limits.read_roots([dirs.tmp, dirs.warm_cache]), [job_dir, os.devnull]
+    )
+    return applied
+
+
+def _child_main(
+    job: ValidationJob, options: SandboxOptions, job_dir: str, result_fd: int, dirs: WorkerDirs, privileges: Privileges
+) -> None:
+    """Runs in the forked child; never returns."""
+    channel = Channel(-1, result_fd)
+    try:
+        os.setsid()
+        _redirect_stdio(job_dir)
+        faulthandler.enable()
+        os.chdir(job_dir)
+        _point_caches_at(job_dir)
+        channel.send({"isolation": _confine(options, job_dir, dirs, privileges)})
+        verdict = child.run_job(job, options, lambda step: channel.send({"step": step}))
+        channel.send({"verdict": verdict.to_dict()})
+    except BaseException as exc:  # the sandbox itself failed: report it rather than die silently
+        with contextlib.suppress(BaseException):
+            failed = Verdict.reject(Stage.SANDBOX, Category.CRASH, f"sandbox setup failed: {child.describe(exc)}")
+            channel.send({"verdict": failed.to_dict()})
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(0)
+
+
+# --- worker side ---------------------------------------------------------------------------------------------
+def kill_descendants(grace_s: float = 2.0) -> int:
+    """SIGKILL every process below this one (orphans included: we are their subreaper) and reap them."""
+    me = psutil.Process()
+    killed = 0
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            procs = me.children(recursive=True)
+        except psutil.Error:
+            procs = []
+        for proc in procs:
+            with contextlib.suppress(psutil.Error, OSError):
+                proc.kill()
+                killed += 1
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        if not procs or time.monotonic() > deadline:
+            return killed
+        time.sleep(0.01)
+
+
+def _read_available(fd: int) -> tuple[bytes, bool]:
+    """Whatever can be read from `fd` without blocking, and whether end of file was reached."""
+    data = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0)
+        if not ready:
+            return data, False
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return data, True
+        data += chunk
+
+
+def _stderr_tail(job_dir: str) -> str:
+    try:
+        with open(os.path.join(job_dir, "stderr.txt"), "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - _STDERR_TAIL))
+            return fh.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+@dataclass
+class ChildOutcome:
+    messages: list[dict[str, Any]]
+    status: int | None
+    timed_out: bool
+    seconds: float
+
+
+class ParentGone(Exception):
+    """The pool closed our stdin while a job ran: stop everything."""
+
+
+def _watch_child(pid: int, result_fd: int, control: Channel, timeout: float) -> ChildOutcome:
+    """Collect the child's messages until it exits or the deadline passes."""
+    start = time.monotonic()
+    pidfd = os.pidfd_open(pid)
+    buffer = b""
+    timed_out = False
+    try:
+        eof = False
+        while True:
+            remaining = timeout - (time.monotonic() - start)
+            if remaining <= 0:
+                timed_out = True
+                break
+            watched = [pidfd, control.read_fd] + ([] if eof else [result_fd])
+            ready, _, _ = select.select(watched, [], [], remaining)
+            if control.read_fd in ready:
+                raise ParentGone()
+            if result_fd in ready:
+                chunk = os.read(result_fd, 1 << 16)
+                eof = not chunk
+                buffer += chunk
+            if pidfd in ready:
+                # The child exited; a grandchild may still hold the pipe open, so take only what is there.
+                data, _ = _read_available(result_fd)
+                buffer += data
+                break
+    finally:
+        os.close(pidfd)
+    if timed_out:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    messages = []
+    for line in buffer.splitlines():
+        with contextlib.suppress(ValueError):
+            messages.append(json.loads(line))
+    return ChildOutcome(messages, status, timed_out, time.monotonic() - start)
+
+
+def _classify(outcome: ChildOutcome, timeout: float, job_dir: str) -> Verdict:
+    verdicts = [m["verdict"] for m in outcome.messages if "verdict" in m]
+    if verdicts and not outcome.timed_out:
+        return Verdict.from_dict(verdicts[-1])
+    steps = [m["step"] for m in outcome.messages if "step" in m]
+    last = steps[-1] if steps else None
+    stage = _STEP_STAGES.get(last, Stage.SANDBOX) if last else Stage.SANDBOX
+    if outcome.timed_out:
+        where = f" during {last}" if last else " before the program started"
+        return Verdict.reject(stage, Category.TIMEOUT, f"exceeded the {timeout:g} s wall-clock limit{where}")
+    tail = _stderr_tail(job_dir)
+    code = os.waitstatus_to_exitcode(outcome.status) if outcome.status is not None else None
+    if code is not None and code < 0:
+        how = f"killed by {signal.Signals(-code).name}"
+    else:
+        how = f"exited with code {code} without a result (sys.exit / os._exit?)"
+    where = f" during {last}" if last else ""
+    message = f"program {how}{where}" + (f"; stderr tail: {tail[-400:]}" if tail else "")
+    category = Category.MEMORY_LIMIT if _MEMORY_STDERR.search(tail) else Category.CRASH
+    return Verdict.reject(stage, category, message)
+
+
+def run_one(
+    job: ValidationJob, options: SandboxOptions, dirs: WorkerDirs, privileges: Privileges, control: Channel
+) -> tuple[Verdict, dict[str, Any]]:
+    """Fork, confine, validate, supervise, clean up. Returns the verdict and the isolation layers applied."""
+    timeout = float(job.extra.get("timeout_s", options.timeout_s))
+    job_dir = tempfile.mkdtemp(prefix="job-", dir=dirs.jobs)
+    if privileges.ids:
+        os.chown(job_dir, *privileges.ids)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        control.close()
+        _child_main(job, options, job_dir, write_fd, dirs, privileges)
+    os.close(write_fd)
+    try:
+        outcome = _watch_child(pid, read_fd, control, timeout)
+        verdict = _classify(outcome, timeout, job_dir)
+    finally:
+        os.close(read_fd)
+        kill_descendants()
+        shutil.rmtree(job_dir, ignore_errors=True)
+    isolation = next((m["isolation"] for m in outcome.messages if "isolation" in m), {})
+    verdict.seconds = round(outcome.seconds, 4)
+    return verdict, isolation
+
+
+def _take_over_stdio() -> Channel:
+    """Keep stdin/stdout for the protocol on private fds; stray prints (torch warnings) go to stderr."""
+    control = Channel(os.dup(0), os.dup(1))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return control
+
+
+def serve(base_dir: str, warm: bool) -> None:
+    control = _take_over_stdio()
+    limits.become_subreaper()
+    torch.set_num_threads(1)
+    dirs = WorkerDirs.under(base_dir)
+    privileges = _decide_privileges()
+    try:
+        config = control.receive()
+    except ChannelClosed:
+        return
+    options = SandboxOptions(**config["options"])
+    warmup_timings: dict[str, float] = {}
+    if warm:
+        if options.compile:
+            warmup_timings = warm_up(options.compile_backend, tuple(options.extra_allowed_imports))
+        else:
+            warmup_timings = warm_up("eager", tuple(options.extra_allowed_imports))
+    control.send({"op": "ready", "pid": os.getpid(), "warmup": warmup_timings, "user": privileges.describe()})
+    while True:
+        try:
+            message = control.receive()
+        except ChannelClosed:
+            return
+        if message.get("op") != "job":
+            return
+        job = ValidationJob(**message["job"])
+        job_options = SandboxOptions(**message["options"])
+        try:
+            verdict, isolation = run_one(job, job_options, dirs, privileges, control)
+        except ParentGone:
+            return
+        control.send({"op": "result", "verdict": verdict.to_dict(), "isolation": isolation})
+
+
+def options_to_dict(options: SandboxOptions) -> dict[str, Any]:
+    data = asdict(options)
+    data["extra_allowed_imports"] = list(options.extra_allowed_imports)
+    return data
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-dir", required=True)
+    parser.add_argument("--no-warm", action="store_true", help="fresh-interpreter mode: skip the warm-up")
+    args = parser.parse_args(argv)
+    try:
+        serve(args.base_dir, warm=not args.no_warm)
+    finally:
+        kill_descendants()
+
+
+if __name__ == "__main__":
+    main()
