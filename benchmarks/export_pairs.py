@@ -36,7 +36,9 @@ def _run(name: str, run_dir: Path, work: Path, **settings: object) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--jobs", type=int, default=8)
@@ -45,11 +47,22 @@ def main() -> None:
     args = parser.parse_args()
     results = [
         _run(f"warm-{args.jobs}", args.run_dir, args.out, jobs=args.jobs),
-        _run(f"fresh-{args.jobs}", args.run_dir, args.out, jobs=args.jobs, limit=args.subset, fresh_interpreter=True),
+        _run(
+            f"fresh-{args.jobs}",
+            args.run_dir,
+            args.out,
+            jobs=args.jobs,
+            limit=args.subset,
+            fresh_interpreter=True,
+        ),
         _run("warm-1", args.run_dir, args.out, jobs=1, limit=args.subset),
     ]
     warm, fresh = results[0]["pairs_per_minute"], results[1]["pairs_per_minute"]
-    print(f"warm/fresh throughput ratio with {args.jobs} workers: {warm / fresh:.1f}x" if fresh else "no fresh pairs")
+    print(
+        f"warm/fresh throughput ratio with {args.jobs} workers: {warm / fresh:.1f}x"
+        if fresh
+        else "no fresh pairs"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
 

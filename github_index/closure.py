@@ -69,6 +69,11 @@ def _installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
 
 
+@cache
+def _package_version(module: str) -> str:
+    return str(getattr(importlib.import_module(module), "__version__", "0"))
+
+
 def is_allowed(qualname: str) -> bool:
     """May extracted code import `qualname` (a module or a name inside one)?"""
     package = qualname.split(".", 1)[0]
@@ -249,6 +254,13 @@ class _Builder:
 
         def on_ref(ref: ast.expr, parts: list[str], _ann: bool) -> ast.expr | None:
             resolved, used = self.resolve(module_name, parts)
+            if (
+                isinstance(resolved, External)
+                and parts[used:] == ["__version__"]
+                and is_allowed(resolved.qualname)
+            ):
+                # Version checks read a dunder the sandbox forbids; the installed version is the same value.
+                return ast.copy_location(ast.Constant(_package_version(resolved.qualname)), ref)
             out = names.get(resolved) if resolved is not None else None
             if out is None or (used == 1 and out == parts[0]):
                 return None

@@ -206,7 +206,9 @@ class _Search:
             args, kwargs = self.init_exprs()
             try:
                 self.torch.manual_seed(0)
-                model = self.cls(*[self._eval(a) for a in args], **{k: self._eval(v) for k, v in kwargs.items()})
+                model = self.cls(
+                    *[self._eval(a) for a in args], **{k: self._eval(v) for k, v in kwargs.items()}
+                )
                 return model, "", ""
             except Exception as exc:
                 message, line = _describe(exc, self.lines)
@@ -229,7 +231,9 @@ class _Search:
 
     def _add_missing(self, message: str) -> bool:
         """Add a slot for a required argument hidden behind *args/**kwargs, or a missing config field."""
-        missing_args = re.search(r"missing \d+ required (?:keyword-only |positional )?arguments?: (.*)", message)
+        missing_args = re.search(
+            r"missing \d+ required (?:keyword-only |positional )?arguments?: (.*)", message
+        )
         if missing_args and "__init__()" in message:
             names = re.findall(r"'(\w+)'", missing_args.group(1))
             known = {s.name for s in self.slots}
@@ -253,9 +257,14 @@ class _Search:
     def init_moves(self, message: str, line: str, suspects_only: bool = False) -> list[tuple[_Slot, int]]:
         """Candidate single-argument changes for an error, most likely first."""
         prefer = None
-        if re.search(r"'int' object is not (subscriptable|iterable)|cannot unpack non-iterable int|got int", message):
+        if re.search(
+            r"'int' object is not (subscriptable|iterable)|cannot unpack non-iterable int|got int", message
+        ):
             prefer = "sequence"
-        elif re.search(r"object cannot be interpreted as an integer|'(tuple|list)' and 'int'|must be tuple of ints", message):
+        elif re.search(
+            r"object cannot be interpreted as an integer|'(tuple|list)' and 'int'|must be tuple of ints",
+            message,
+        ):
             prefer = "int"
         elif re.search(r"object is not callable", message):
             prefer = "module"
@@ -274,20 +283,28 @@ class _Search:
     # --- forward ------------------------------------------------------------------------------------
     def initial_inputs(self, model: Any) -> list[TensorSpec]:
         image = self._init_value(_IMAGE_PARAM.pattern)
-        image_size = image if isinstance(image, int) else image[0] if isinstance(image, (tuple, list)) else None
+        image_size = (
+            image if isinstance(image, int) else image[0] if isinstance(image, (tuple, list)) else None
+        )
         channels = self._init_value(_CHANNEL_PARAM.pattern)
         main = first_layer_shape(model, image_size) or TensorSpec([2, 4, 16, 16])
         try:
             params = list(inspect.signature(model.forward).parameters.values())
         except (TypeError, ValueError):
             params = []
-        required = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+        required = [
+            p
+            for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
         if not required and any(p.kind == p.VAR_POSITIONAL for p in params):
             return [main]
-        specs = [input_for_name(p.name, main, image_size, channels if isinstance(channels, int) else None) for p in required]
-        if specs and required and not re.search(r"mask|time|^t$", required[0].name):
-            if _family_name(required[0].name) == "generic":
-                specs[0] = main
+        specs = [
+            input_for_name(p.name, main, image_size, channels if isinstance(channels, int) else None)
+            for p in required
+        ]
+        if specs and _family_name(required[0].name) == "generic":
+            specs[0] = main
         return specs
 
     def run_forward(self, model: Any, specs: list[TensorSpec]) -> tuple[list[list[int]] | None, str, str]:
@@ -304,7 +321,9 @@ class _Search:
             return None, f"forward returned no tensor ({type(out).__name__})", ""
         return [list(t.shape) for t in tensors], "", ""
 
-    def retry_init(self, message: str, line: str, specs: list[TensorSpec]) -> tuple[Any, list[TensorSpec]] | None:
+    def retry_init(
+        self, message: str, line: str, specs: list[TensorSpec]
+    ) -> tuple[Any, list[TensorSpec]] | None:
         """A forward error no input change explains: try other values for the arguments the line names."""
         key = _error_key(message)
         for slot, index in self.init_moves(message, line, suspects_only=True)[:10]:
@@ -389,7 +408,10 @@ class _Search:
 
 
 def _family_name(name: str) -> str:
-    if re.fullmatch(r"(img|image|images|imgs|pixel_values|video|.*mask.*|t|time|times|timesteps?|tokens?|ids|input_ids|labels?|targets?)", name.lower()):
+    if re.fullmatch(
+        r"(img|image|images|imgs|pixel_values|video|.*mask.*|t|time|times|timesteps?|tokens?|ids|input_ids|labels?|targets?)",
+        name.lower(),
+    ):
         return "specific"
     return "generic"
 
@@ -424,7 +446,12 @@ def deduce_many(
         if outcome.ok:
             yield key, Deduction(**outcome.value)
         elif outcome.error == "timeout":
-            yield key, Deduction(ok=False, category=str(Category.TIMEOUT), message=f"deduction over {timeout_s:.0f}s")
+            yield (
+                key,
+                Deduction(
+                    ok=False, category=str(Category.TIMEOUT), message=f"deduction over {timeout_s:.0f}s"
+                ),
+            )
         elif outcome.error == "memory_limit":
             yield key, Deduction(ok=False, category=str(Category.MEMORY_LIMIT), message="memory limit")
         else:

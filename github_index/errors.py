@@ -59,6 +59,20 @@ def _set_rank(specs: Specs, rank: int, conv_first: bool) -> list[Specs]:
     return out
 
 
+def _shift_rank(specs: Specs, expected: int, received: int) -> list[Specs]:
+    """A tensor inside the model had rank `received` where `expected` was needed: shift the input's rank."""
+    i = _float_index(specs)
+    rank = len(specs[i].shape) + expected - received
+    if rank < 1 or rank == len(specs[i].shape):
+        return _set_rank(specs, expected, conv_first=expected >= 4)
+    return _set_rank(specs, rank, conv_first=rank >= 4)
+
+
+def _conv_rank(m: re.Match, specs: Specs) -> list[Specs]:
+    expected, received = int(m.group(1)), len(_ints(m.group(3)))
+    return _shift_rank(specs, expected, received)
+
+
 def _replace_dim_value(specs: Specs, old: int, new_value: int) -> list[Specs]:
     """Every input dimension equal to `old` (last ones first) set to `new_value`, one candidate each."""
     out = []
@@ -202,42 +216,57 @@ _RULES: list[tuple[re.Pattern[str], Callable[..., list[Specs]]]] = [
     (re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"), _matmul),
     (re.compile(r"expected input\[([\d, ]+)\] to have (\d+) channels"), _channels),
     (
-        re.compile(r"Expected \d+D \(unbatched\) or (\d+)D \(batched\) input to (conv|max_pool|avg_pool|adaptive)"),
-        lambda m, s: _set_rank(s, int(m.group(1)), conv_first=True),
+        re.compile(
+            r"Expected \d+D \(unbatched\) or (\d+)D \(batched\) input to (\w+), but got input of size: \[([\d, ]+)\]"
+        ),
+        _conv_rank,
     ),
     (
         re.compile(r"expected (\d+)D or (\d+)D input \(got \d+D input\)"),
         lambda m, s: _set_rank(s, int(m.group(2)), True) + _set_rank(s, int(m.group(1)), True),
     ),
-    (re.compile(r"expected (\d+)D input \(got \d+D input\)"), lambda m, s: _set_rank(s, int(m.group(1)), True)),
     (
-        re.compile(r"normalized_shape=\[([\d, ]+)\], expected input with shape \[\*, [\d, ]+\], but got input of size\s*\[([\d, ]+)\]"),
+        re.compile(r"expected (\d+)D input \(got \d+D input\)"),
+        lambda m, s: _set_rank(s, int(m.group(1)), True),
+    ),
+    (
+        re.compile(
+            r"normalized_shape=\[([\d, ]+)\], expected input with shape \[\*,?\s*[\d, ]+\], but got input of size\s*\[([\d, ]+)\]"
+        ),
         _layer_norm,
     ),
     (re.compile(r"running_mean should contain (\d+) elements not (\d+)"), _swap_reversed),
     (
         re.compile(r"[Ww]rong shape: expected (\d+) dims?\. Received (\d+)-dim tensor"),
-        lambda m, s: _set_rank(s, int(m.group(1)), conv_first=False) + _set_rank(s, int(m.group(1)), True),
+        lambda m, s: _shift_rank(s, int(m.group(1)), int(m.group(2))),
     ),
     (re.compile(r"can't divide axis of length (\d+) in chunks of (\d+)"), _divide),
     (re.compile(r"Shape mismatch, (\d+) != (\d+)"), _swap),
     (
         re.compile(r"Dimension out of range \(expected to be in range of \[-(\d+), \d+\], but got (-?\d+)\)"),
-        lambda m, s: _set_rank(s, max(int(m.group(1)) + 1, abs(int(m.group(2))) + (int(m.group(2)) >= 0)), False)
-        + _set_rank(s, max(int(m.group(1)) + 1, abs(int(m.group(2))) + (int(m.group(2)) >= 0)), True),
+        lambda m, s: _shift_rank(s, abs(int(m.group(2))) + (int(m.group(2)) >= 0), int(m.group(1))),
     ),
     (re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)"), _swap),
     (re.compile(r"Expected size (\d+) but got size (\d+)"), _swap_reversed),
     (re.compile(r"[Ee]xpected (\d+) .*but (?:got|received) (\d+)"), _swap_reversed),
     (re.compile(r"shape '\[([-\d, ]+)\]' is invalid for input of size \d+"), _reshape_target),
     (
-        re.compile(r"scalar types: Long, Int|tensors used as indices must be long|expected scalar type Long|must be Long|one of the following scalar types: Long"),
+        re.compile(
+            r"scalar types: Long, Int|tensors used as indices must be long|expected scalar type Long|must be Long|one of the following scalar types: Long"
+        ),
         _to_int,
     ),
     (re.compile(r"index out of range in self|index -?\d+ is out of bounds"), _smaller_ints),
-    (re.compile(r"can't be cast to the desired output type Long|not implemented for 'Long'|not implemented for 'Int'"), _to_float),
     (
-        re.compile(r"Kernel size can't be greater|Output size is too small|smaller than kernel size|Padding size should be less|padded input size per channel"),
+        re.compile(
+            r"can't be cast to the desired output type Long|not implemented for 'Long'|not implemented for 'Int'"
+        ),
+        _to_float,
+    ),
+    (
+        re.compile(
+            r"Kernel size can't be greater|Output size is too small|smaller than kernel size|Padding size should be less|padded input size per channel"
+        ),
         _grow_spatial,
     ),
 ]

@@ -18,6 +18,7 @@ IMAGE_SIZE = 32
 SEQ_LEN = 8
 BATCH = 2
 
+
 def _tokens(*words: str) -> str:
     """A pattern matching names that contain one of `words` as an underscore-separated token."""
     return rf"(?:.*_)?(?:{'|'.join(words)})(?:_.*)?"
@@ -27,36 +28,327 @@ def _tokens(*words: str) -> str:
 _NAME_RULES: list[tuple[str, list[str]]] = [
     (_tokens("pretrained", "load_weights", "download", "from_pretrained"), ["False"]),
     (_tokens("weights_path", "checkpoint", "ckpt", "pretrained_path", "weights_file"), ["None"]),
-    (_tokens("dim_head", "head_dim", "d_head", "dim_heads", "head_size", "dim_per_head", "head_dims"), ["8", "4", "16"]),
-    (_tokens("heads", "num_heads", "n_heads", "n_head", "nhead", "nheads", "num_attention_heads", "attn_heads"), ["2", "1", "4"]),
-    (_tokens("depth", "num_layers", "n_layers", "n_layer", "layers", "num_blocks", "n_blocks", "nlayers", "num_hidden_layers", "depths"), ["1", "2"]),
-    (_tokens("dropout", "drop", "drop_rate", "drop_prob", "prob", "p_drop", "dropout_rate", "attn_drop", "proj_drop", "drop_path"), ["0.0", "0.5"]),
+    (
+        _tokens("dim_head", "head_dim", "d_head", "dim_heads", "head_size", "dim_per_head", "head_dims"),
+        ["8", "4", "16"],
+    ),
+    (
+        _tokens(
+            "heads", "num_heads", "n_heads", "n_head", "nhead", "nheads", "num_attention_heads", "attn_heads"
+        ),
+        ["2", "1", "4"],
+    ),
+    (
+        _tokens(
+            "depth",
+            "num_layers",
+            "n_layers",
+            "n_layer",
+            "layers",
+            "num_blocks",
+            "n_blocks",
+            "nlayers",
+            "num_hidden_layers",
+            "depths",
+        ),
+        ["1", "2"],
+    ),
+    (
+        _tokens(
+            "dropout",
+            "drop",
+            "drop_rate",
+            "drop_prob",
+            "prob",
+            "p_drop",
+            "dropout_rate",
+            "attn_drop",
+            "proj_drop",
+            "drop_path",
+        ),
+        ["0.0", "0.5"],
+    ),
     (r"p", ["0.5", "2", "1"]),
     (_tokens("eps", "epsilon"), ["1e-05"]),
-    (_tokens("classes", "num_classes", "n_classes", "num_labels", "n_class", "num_class", "nclass", "labels"), ["10", "4"]),
-    (_tokens("tokens", "num_tokens", "vocab", "vocab_size", "n_vocab", "ntoken", "num_embeddings", "n_tokens"), ["20", "16"]),
-    (_tokens("image_size", "img_size", "image_res", "resolution", "input_size", "img_res", "image_height", "image_width", "image", "img"), ["32", "(32, 32)", "16"]),
-    (_tokens("patch_size", "patch", "patch_res", "patch_height", "patch_width", "patch_sizes"), ["8", "4", "(8, 8)"]),
+    (
+        _tokens(
+            "classes", "num_classes", "n_classes", "num_labels", "n_class", "num_class", "nclass", "labels"
+        ),
+        ["10", "4"],
+    ),
+    (
+        _tokens(
+            "tokens", "num_tokens", "vocab", "vocab_size", "n_vocab", "ntoken", "num_embeddings", "n_tokens"
+        ),
+        ["20", "16"],
+    ),
+    (
+        _tokens(
+            "image_size",
+            "img_size",
+            "image_res",
+            "resolution",
+            "input_size",
+            "img_res",
+            "image_height",
+            "image_width",
+            "image",
+            "img",
+        ),
+        ["32", "(32, 32)", "16"],
+    ),
+    (
+        _tokens("patch_size", "patch", "patch_res", "patch_height", "patch_width", "patch_sizes"),
+        ["8", "4", "(8, 8)"],
+    ),
     (_tokens("window_size", "window", "ws", "window_sizes"), ["4", "2", "(4, 4)"]),
     (_tokens("kernel_size", "kernel", "ksize", "k", "filter_size", "kernel_sizes"), ["3", "1", "(3, 3)"]),
     (_tokens("stride", "strides"), ["1", "2"]),
     (_tokens("padding", "pad"), ["1", "0"]),
     (_tokens("dilation"), ["1", "2"]),
     (_tokens("groups", "num_groups", "n_groups", "group"), ["1", "2", "4"]),
-    (_tokens("seq_len", "max_seq_len", "max_len", "max_length", "seq_length", "context_len", "num_positions", "max_positions", "n_ctx", "block_size", "num_patches", "max_seq_length", "len", "length"), ["8", "16", "32"]),
-    (_tokens("in_channels", "in_chans", "in_ch", "in_planes", "inplanes", "input_channels", "channels_in", "inp", "c_in", "chans", "channels", "nc", "in_c", "num_channels", "channel"), ["4", "3", "16"]),
-    (_tokens("out_channels", "out_chans", "out_ch", "out_planes", "planes", "output_channels", "channels_out", "oup", "c_out", "filters", "out_c"), ["4", "8", "16"]),
-    (_tokens("mult", "ratio", "expansion", "expand_ratio", "factor", "reduction", "r", "mults", "expand"), ["2", "4", "1"]),
-    (_tokens("scale", "alpha", "beta", "gamma", "temperature", "temp", "tau", "lam", "margin", "momentum", "lr", "std", "mean", "theta", "init_value", "init_values", "value", "base"), ["1.0", "0.5", "2"]),
-    (_tokens("dim", "dims", "d_model", "hidden", "hidden_dim", "hidden_size", "embed_dim", "emb_dim", "embedding_dim", "features", "in_features", "out_features", "n_embd", "width", "d_ff", "ff_dim", "mlp_dim", "inner_dim", "latent_dim", "units", "d", "nf", "ndf", "ngf", "feat", "feature_dim", "emb", "nhid", "ninp", "in_dim", "out_dim", "d_inner", "z_dim", "state_dim", "action_dim", "hid", "embed", "size", "sizes", "input_dim", "output_dim"), ["16", "8", "32"]),
-    (_tokens("num", "n", "count", "steps", "iters", "iterations", "levels", "buckets", "bucket_size", "n_hashes", "codebook_size", "num_latents", "latents", "slots", "experts", "num_experts", "topk", "top_k", "k"), ["4", "2", "8"]),
-    (r"(use|is|has|with|enable|return|add|apply|learn|learned|causal|residual|normalize|norm_first|flash|shared|tie)(_.*)?", ["False", "True"]),
-    (_tokens("bias", "affine", "batch_first", "inplace", "trainable", "elementwise_affine"), ["True", "False"]),
-    (_tokens("act", "activation", "nonlinearity", "act_fn", "act_layer", "activation_fn", "norm_layer", "norm_fn", "norm_cls", "norm_class", "layer_cls", "block_cls", "nonlin", "activation_layer"), ["torch.nn.GELU", "torch.nn.Identity()", "torch.nn.LayerNorm"]),
-    (_tokens("fn", "func", "function", "module", "model", "net", "network", "layer", "encoder", "decoder", "backbone", "sublayer", "submodule", "body", "head", "block", "transformer", "vit", "teacher", "student", "attn", "ff", "wrapped"), ["torch.nn.Identity()", "torch.nn.Identity"]),
-    (_tokens("config", "cfg", "args", "opt", "opts", "hparams", "params", "conf", "hp", "options", "settings", "configs"), ["_mock_config()"]),
+    (
+        _tokens(
+            "seq_len",
+            "max_seq_len",
+            "max_len",
+            "max_length",
+            "seq_length",
+            "context_len",
+            "num_positions",
+            "max_positions",
+            "n_ctx",
+            "block_size",
+            "num_patches",
+            "max_seq_length",
+            "len",
+            "length",
+        ),
+        ["8", "16", "32"],
+    ),
+    (
+        _tokens(
+            "in_channels",
+            "in_chans",
+            "in_ch",
+            "in_planes",
+            "inplanes",
+            "input_channels",
+            "channels_in",
+            "inp",
+            "c_in",
+            "chans",
+            "channels",
+            "nc",
+            "in_c",
+            "num_channels",
+            "channel",
+        ),
+        ["4", "3", "16"],
+    ),
+    (
+        _tokens(
+            "out_channels",
+            "out_chans",
+            "out_ch",
+            "out_planes",
+            "planes",
+            "output_channels",
+            "channels_out",
+            "oup",
+            "c_out",
+            "filters",
+            "out_c",
+        ),
+        ["4", "8", "16"],
+    ),
+    (
+        _tokens("mult", "ratio", "expansion", "expand_ratio", "factor", "reduction", "r", "mults", "expand"),
+        ["2", "4", "1"],
+    ),
+    (
+        _tokens(
+            "scale",
+            "alpha",
+            "beta",
+            "gamma",
+            "temperature",
+            "temp",
+            "tau",
+            "lam",
+            "margin",
+            "momentum",
+            "lr",
+            "std",
+            "mean",
+            "theta",
+            "init_value",
+            "init_values",
+            "value",
+            "base",
+        ),
+        ["1.0", "0.5", "2"],
+    ),
+    (
+        _tokens(
+            "dim",
+            "dims",
+            "d_model",
+            "hidden",
+            "hidden_dim",
+            "hidden_size",
+            "embed_dim",
+            "emb_dim",
+            "embedding_dim",
+            "features",
+            "in_features",
+            "out_features",
+            "n_embd",
+            "width",
+            "d_ff",
+            "ff_dim",
+            "mlp_dim",
+            "inner_dim",
+            "latent_dim",
+            "units",
+            "d",
+            "nf",
+            "ndf",
+            "ngf",
+            "feat",
+            "feature_dim",
+            "emb",
+            "nhid",
+            "ninp",
+            "in_dim",
+            "out_dim",
+            "d_inner",
+            "z_dim",
+            "state_dim",
+            "action_dim",
+            "hid",
+            "embed",
+            "size",
+            "sizes",
+            "input_dim",
+            "output_dim",
+        ),
+        ["16", "8", "32"],
+    ),
+    (
+        _tokens(
+            "num",
+            "n",
+            "count",
+            "steps",
+            "iters",
+            "iterations",
+            "levels",
+            "buckets",
+            "bucket_size",
+            "n_hashes",
+            "codebook_size",
+            "num_latents",
+            "latents",
+            "slots",
+            "experts",
+            "num_experts",
+            "topk",
+            "top_k",
+            "k",
+        ),
+        ["4", "2", "8"],
+    ),
+    (
+        r"(use|is|has|with|enable|return|add|apply|learn|learned|causal|residual|normalize|norm_first|flash|shared|tie)(_.*)?",
+        ["False", "True"],
+    ),
+    (
+        _tokens("bias", "affine", "batch_first", "inplace", "trainable", "elementwise_affine"),
+        ["True", "False"],
+    ),
+    (
+        _tokens(
+            "act",
+            "activation",
+            "nonlinearity",
+            "act_fn",
+            "act_layer",
+            "activation_fn",
+            "norm_layer",
+            "norm_fn",
+            "norm_cls",
+            "norm_class",
+            "layer_cls",
+            "block_cls",
+            "nonlin",
+            "activation_layer",
+        ),
+        ["torch.nn.GELU", "torch.nn.Identity()", "torch.nn.LayerNorm"],
+    ),
+    (
+        _tokens(
+            "fn",
+            "func",
+            "function",
+            "module",
+            "model",
+            "net",
+            "network",
+            "layer",
+            "encoder",
+            "decoder",
+            "backbone",
+            "sublayer",
+            "submodule",
+            "body",
+            "head",
+            "block",
+            "transformer",
+            "vit",
+            "teacher",
+            "student",
+            "attn",
+            "ff",
+            "wrapped",
+        ),
+        ["torch.nn.Identity()", "torch.nn.Identity"],
+    ),
+    (
+        _tokens(
+            "config",
+            "cfg",
+            "args",
+            "opt",
+            "opts",
+            "hparams",
+            "params",
+            "conf",
+            "hp",
+            "options",
+            "settings",
+            "configs",
+        ),
+        ["_mock_config()"],
+    ),
     (_tokens("shape"), ["(16, 16)", "[16, 16]", "16"]),
-    (_tokens("mode", "type", "kind", "method", "name", "pool", "pooling", "norm", "padding_mode", "attn_type", "style", "variant"), ["None"]),
+    (
+        _tokens(
+            "mode",
+            "type",
+            "kind",
+            "method",
+            "name",
+            "pool",
+            "pooling",
+            "norm",
+            "padding_mode",
+            "attn_type",
+            "style",
+            "variant",
+        ),
+        ["None"],
+    ),
 ]
 _INT_FALLBACK = ["4", "2", "1", "8", "16", "32", "(4, 4)", "[4, 4]"]
 _ANY_FALLBACK = ["4", "None", "1.0", "False", "torch.nn.Identity()", "(4, 4)", "_mock_config()"]
@@ -99,7 +391,11 @@ def string_literals_for(func: object, name: str) -> list[str]:
             isinstance(n, ast.Name) and n.id == name for n in [node.left, *node.comparators]
         ):
             for sub in ast.walk(node):
-                if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and repr(sub.value) not in found:
+                if (
+                    isinstance(sub, ast.Constant)
+                    and isinstance(sub.value, str)
+                    and repr(sub.value) not in found
+                ):
                     found.append(repr(sub.value))
     return found
 
@@ -161,7 +457,9 @@ class InputGuess:
 
 
 _IMAGE_NAMES = re.compile(r"(img|image|images|imgs|pixel_values|pixels|video|frames|picture)")
-_INT_NAMES = re.compile(r"(tokens?|input_ids|ids|indices|idx|labels?|targets?|tgt_ids|src_ids|token_ids|seq|text)")
+_INT_NAMES = re.compile(
+    r"(tokens?|input_ids|ids|indices|idx|labels?|targets?|tgt_ids|src_ids|token_ids|seq|text)"
+)
 _TIME_NAMES = re.compile(r"(t|time|times|timestep|timesteps|noise_level|sigma|sigmas)")
 _MASK_NAMES = re.compile(r".*mask.*")
 

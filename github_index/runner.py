@@ -38,7 +38,7 @@ def _child(fn: Callable[..., Any], args: tuple, conn: Connection, memory_limit_m
         os.environ.pop(name, None)
     if memory_limit_mb > 0:
         limit = memory_limit_mb * 1024 * 1024
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard == resource.RLIM_INFINITY or hard > limit:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     workdir = tempfile.mkdtemp(prefix="github_index_")

@@ -243,6 +243,8 @@ class RepoIndex:
         if parts is None:
             return None
         resolved, used = self.resolve_chain(self.modules[symbol.module], parts)
+        if isinstance(resolved, External) and used < len(parts):
+            return External(".".join([resolved.qualname, *parts[used:]]))
         return resolved if used == len(parts) else None
 
 

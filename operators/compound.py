@@ -57,11 +57,13 @@ def _bag_args(rng: random.Random, shape: Shape) -> Args | None:
     if len(shape) != 2:
         return None
     dims = [d for d in _DIMS if shape[0] * d <= MAX_NUMEL]
-    return {
-        "num_embeddings": rng.choice((32, 64, 100, 256, 500)),
-        "embedding_dim": rng.choice(dims),
-        "mode": rng.choice(("mean", "sum", "max")),
-    }
+    bag = shape[1]
+    # A bag that covers most of the table pools (nearly) the whole table: the output stops depending on the input.
+    tables = [n for n in (32, 64, 100, 256, 500, 1000) if n >= 8 * bag]
+    if not tables:
+        return None
+    mode = rng.choice(("mean", "sum", "max") if bag <= 16 else ("mean", "sum"))
+    return {"num_embeddings": rng.choice(tables), "embedding_dim": rng.choice(dims), "mode": mode}
 
 
 EMBEDDING_BAG = OpSpec(
@@ -93,7 +95,7 @@ def _attention_args(rng: random.Random, shape: Shape) -> Args | None:
     if len(shape) != 3:
         return None
     b, seq, embed = shape
-    if not 4 <= embed <= 256 or seq > 256:
+    if not 4 <= embed <= 256 or not 2 <= seq <= 256:  # one token: softmax over one key, q/k weights unused
         return None
     heads = _heads(rng, embed)
     if heads is None or b * heads * seq * seq > MAX_NUMEL:
@@ -164,7 +166,7 @@ def _transformer_args(rng: random.Random, shape: Shape) -> Args | None:
     if len(shape) != 3:
         return None
     b, seq, d = shape
-    if not 4 <= d <= 256 or seq > 128:
+    if not 4 <= d <= 256 or not 2 <= seq <= 128:
         return None
     heads = _heads(rng, d)
     if heads is None or b * heads * seq * seq > MAX_NUMEL:
@@ -195,6 +197,11 @@ def _transformer_spec(name: str, decoder: bool) -> OpSpec:
         operand=_SEQ_OR_SELF if decoder else None,
         effect=Effect.BLOCK,
         values=lambda v, a: Values(0.0, 1.0),
+        # post-norm layers end with a LayerNorm over the features
+        facts=lambda a: () if a.get("norm_first") else ("mean_const", "var_const", "norm_const"),
+        fact_axes=lambda s, a: last_axis(s),
+        constant_if=("uniform",),
+        axes=lambda s, a: last_axis(s),
         learnable_affine={"shift": "bias", "scale": None},
         affine_axes=lambda s, a: last_axis(s),
         derived={"d_model": -1},
@@ -216,8 +223,8 @@ def _rnn_args(cell: bool):
         if len(shape) != (2 if cell else 3):
             return None
         fin = shape[-1]
-        if fin > 512 or (not cell and shape[1] > 64):
-            return None
+        if fin > 512 or (not cell and not 2 <= shape[1] <= 64):
+            return None  # a one-step sequence never uses weight_hh
         rows = numel(shape[:-1])
         ok = [h for h in _HIDDEN if rows * h * 2 <= MAX_NUMEL and 4 * fin * h <= MAX_PARAMS]
         if not ok:
@@ -229,7 +236,8 @@ def _rnn_args(cell: bool):
             args["batch_first"] = True
             if rng.random() < 0.25:
                 args["bidirectional"] = True
-            args["_output"] = rng.choice(("sequence", "sequence", "last"))
+            # The last step of a reverse direction has seen one element only: take it from one-way layers.
+            args["_output"] = "sequence" if args.get("bidirectional") else rng.choice(("sequence", "last"))
         if rng.random() < 0.1:
             args["bias"] = False
         return args
@@ -280,12 +288,13 @@ def _cell_spec(name: str) -> OpSpec:
         ranks=frozenset({2}),
         make_args=_rnn_args(True),
         out_shape=lambda s, a: (s[0], a["hidden_size"]),
-        prompt_hint=f"nn.{name}(input_size, hidden_size): (B, input_size) -> (B, hidden_size)"
-        + (" (returns (h, c): take [0])" if name == "LSTMCell" else ""),
+        prompt_hint=f"nn.{name}(input_size, hidden_size): (B, input_size)[, state] -> (B, hidden_size)"
+        + (" (returns (h, c))" if name == "LSTMCell" else ""),
         module=f"nn.{name}",
         positional=("input_size", "hidden_size"),
         defaults={"bias": True},
-        call="{m}({x})[0]" if name == "LSTMCell" else "{m}({x})",
+        # Two steps (the second from the first's state): a single step from a zero state never uses weight_hh.
+        call="{m}({x}, {m}({x}))[0]" if name == "LSTMCell" else "{m}({x}, {m}({x}))",
         effect=Effect.BLOCK,
         values=lambda v, a: Values(0.0, 0.3, -1.0, 1.0),
         derived={"input_size": -1},

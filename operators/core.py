@@ -36,7 +36,7 @@ def _mix_values(gain: float) -> object:
 
 def _linear_args(rng: random.Random, shape: Shape) -> Args | None:
     fin = shape[-1]
-    if fin > 4096:
+    if not 2 <= fin <= 4096:  # from one feature the output is a*w + b: rank one along the features
         return None
     rows = numel(shape[:-1])
     ok = [f for f in _FEATURES if rows * f <= MAX_NUMEL and fin * f <= MAX_PARAMS and 2 * rows * fin * f <= MAX_FLOPS]
@@ -70,7 +70,7 @@ LINEAR = OpSpec(
     params=_linear_params,
     effect=Effect.MIX,
     axes=lambda s, a: last_axis(s),
-    values=_mix_values(0.6),
+    values=_mix_values(1.0),
     learnable_affine={"shift": "bias"},
     affine_axes=lambda s, a: last_axis(s),
     derived={"in_features": -1},
@@ -83,7 +83,7 @@ LINEAR = OpSpec(
 
 def _bilinear_args(rng: random.Random, shape: Shape) -> Args | None:
     fin = shape[-1]
-    if fin > 96:
+    if not 2 <= fin <= 96:
         return None
     rows = numel(shape[:-1])
     ok = [f for f in _FEATURES if f <= 64 and rows * f <= MAX_NUMEL and fin * fin * f <= MAX_PARAMS]
@@ -116,7 +116,7 @@ BILINEAR = OpSpec(
     operand=Operand(kinds=("self", "tensor")),
     effect=Effect.MIX,
     axes=lambda s, a: last_axis(s),
-    values=_mix_values(0.5),
+    values=_mix_values(1.0),
     learnable_affine={"shift": "bias"},
     affine_axes=lambda s, a: last_axis(s),
     derived={"in1_features": -1, "in2_features": -1},
@@ -153,6 +153,8 @@ def _conv_try(
     if nd == 2 and not transpose and rng.random() < 0.15:
         kernel = (k, rng.choice((1, 3, 5)))
     ks = as_tuple(kernel, nd)
+    if cin == 1 and max(ks) == 1:
+        return None  # a 1x1 conv of one channel is rank one (a * w + b): normalizing it cancels the input
     dilation = 2 if (not transpose and rng.random() < 0.12) else 1
     padding: int | str
     if transpose:
@@ -277,7 +279,7 @@ def _conv_spec(nd: int, transpose: bool) -> OpSpec:
         params=_conv_params(nd, transpose),
         effect=Effect.MIX,
         axes=lambda s, a: (1,),
-        values=_mix_values(0.6),
+        values=_mix_values(1.0),
         learnable_affine={"shift": "bias"},
         affine_axes=lambda s, a: (1,),
         derived={"in_channels": 1},
@@ -305,7 +307,7 @@ def _gram_ok(shape: Shape) -> bool:
 
 def _matmul_args(allow_gram: bool, min_rank: int):
     def make(rng: random.Random, shape: Shape) -> Args | None:
-        if len(shape) < min_rank or shape[-1] > 2048:
+        if len(shape) < min_rank or not 2 <= shape[-1] <= 2048:
             return None
         if allow_gram and len(shape) >= 3 and _gram_ok(shape) and rng.random() < 0.35:
             return {"mode": "gram"}
@@ -329,8 +331,9 @@ def _weight_param(args: Args, *, batched: bool = False) -> dict[str, ParamSpec]:
 
 
 def _gram_values(v: Values, args: Args) -> Values:
-    if args.get("mode") == "gram":
-        return Values(v.rms**2, max(v.rms**2, 0.05))
+    if args.get("mode") == "gram":  # x @ x^T: the diagonal sums K squares
+        k = args["_in_shape"][-1]
+        return Values(0.0, max(k * v.rms**2 / 3, 0.05), -k * v.rms**2, k * v.rms**2)
     return Values(0.0, max(v.rms, 0.05))
 
 
@@ -436,6 +439,8 @@ BMM = OpSpec(
 
 def _einsum_args(rng: random.Random, shape: Shape) -> Args | None:
     rank = len(shape)
+    if shape[-1] < 2 or (rank == 4 and shape[1] < 2):
+        return None
     if rank == 4:
         c = shape[1]
         rows = numel(shape) // c
@@ -488,7 +493,7 @@ EINSUM = OpSpec(
     ),
     effect=Effect.MIX,
     axes=lambda s, a: (1,) if len(s) == 4 else last_axis(s),
-    values=lambda v, a: _gram_values(v, {"mode": "gram" if a["equation"] == "bij,bkj->bik" else "weight"}),
+    values=lambda v, a: _gram_values(v, {**a, "mode": "gram" if a["equation"] == "bij,bkj->bik" else "weight"}),
 )
 
 CORE_OPS: tuple[OpSpec, ...] = (

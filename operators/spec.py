@@ -144,6 +144,8 @@ class Operand:
     signed: bool = True  # scalar may be negative
     param_init: str = "small"  # how a learnable operand is initialised
     learnable: str = "shift"  # what a learnable operand does to values: "shift" | "scale" | "other"
+    param_full: bool = False  # a learnable operand must vary along every non-batch axis (not a scalar)
+    overlap: bool = False  # the operand's values must overlap x's (max/min of disjoint ranges is constant)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,10 @@ class OpSpec:
     values: ValuesFn | None = None  # output value model; None: the composer's default for `effect`
     value_args: Mapping[str, str] = field(default_factory=dict)  # arg -> "z" | "mag": in units of the data
     domain: str | None = None  # required input domain: positive | bounded | has_negative
-    facts: tuple[str, ...] = ()  # value facts introduced over `axes` (sum_const, mean_const, ...)
+    # Value facts the output has over `fact_axes` (default `axes`): sum_const, mean_const, var_const, norm_const,
+    # lse_const, uniform (values equal along the axes), padded (constant border along the axes).
+    facts: tuple[str, ...] | Callable[[Args], tuple[str, ...]] = ()
+    fact_axes: AxesFn | None = None  # output axes of the new facts
     fact_map: Mapping[str, str] = field(default_factory=dict)  # nonlinear ops that turn one fact into another
     constant_if: tuple[str, ...] = ()  # facts over a subset of `axes` that would make the output constant
     cancels: tuple[str, ...] = ()  # learnable "shift"/"scale" constant along `axes` that this op cancels
@@ -199,6 +204,9 @@ class OpSpec:
     def sampleable(self) -> bool:
         """Unsupported ops stay in the catalog (documented) but are never sampled by default."""
         return self.inductor.status != "unsupported"
+
+    def fact_kinds(self, args: Args) -> tuple[str, ...]:
+        return tuple(self.facts(args) if callable(self.facts) else self.facts)
 
     def call_form(self, args: Args) -> str:
         return self.call(args) if callable(self.call) else self.call

@@ -1,9 +1,10 @@
 """Coverage-guided sampling (`sampling=coverage`): steer which ops are drawn toward ops and op pairs that are
 under-represented among accepted programs.
 
-How many ops of each kind a sample gets keeps popcorn semantics (the same truncated geometric draws as uniform
-sampling); only which ops fill those slots is weighted. An op's weight falls with how often it, and its pairing
-with the ops already chosen for the sample, appears among accepted programs.
+How many ops of each kind a sample gets keeps popcorn semantics: the counts are exactly those the uniform
+sampler draws for the same seed and index. Only which ops fill those slots is weighted (and an op is not repeated
+within a sample): an op's weight falls with how often it, and its pairing with each op already chosen for the
+sample, appears among accepted programs (rejected attempts count partly, so hopeless combinations fade).
 
 Determinism: the pipeline commits outcomes strictly in index order and, before calling `sample(i)`, waits until
 index `i - lag` is committed. `sample(i)` therefore uses only observations of indices below `i - lag` -- the same
@@ -14,6 +15,7 @@ index order and memoized, so `sample(i)` is a pure function of the seed, the con
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -21,7 +23,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from synth_modules.config import GeneratorConfig
-from synth_modules.sampling import draw_count, sample_id, sample_rng
+from synth_modules.sampling import UniformSampler, sample_rng
 from synth_modules.types import Sample
 
 KINDS = ("core", "compound", "supporting")
@@ -29,15 +31,12 @@ DEFAULT_LAG = 64
 _PRIOR_ACCEPT = (1.0, 2.0)  # pseudo-counts (accepted, observed) for the acceptance-rate estimate
 
 
-def _pair(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
-
-
 class CoverageSampler:
     """A Sampler (synth_modules.sampling) whose op choice favours under-covered ops and op pairs.
 
     `pools` maps each kind ("core", "compound", "supporting") to the op names it is drawn from; by default the
-    sampleable ops of the operator catalog. `op_power` and `pair_power` set how strongly counts repel.
+    uniform sampler's lists (the sampleable catalog ops). `op_power` and `pair_power` set how strongly counts
+    repel; `failure_weight` is what a rejected sample adds to the counts of its ops and pairs (accepted: 1).
     """
 
     def __init__(
@@ -50,7 +49,8 @@ class CoverageSampler:
         failure_weight: float = 0.5,
     ):
         self.config = config
-        self.pools = {kind: list((pools or default_pools())[kind]) for kind in KINDS}
+        self._uniform = UniformSampler(config)
+        self.pools = {kind: list((pools or self._uniform.lists)[kind]) for kind in KINDS}
         self.lag = lag
         self.op_power = op_power
         self.pair_power = pair_power
@@ -105,23 +105,34 @@ class CoverageSampler:
         ops.update(dict.fromkeys(unique, amount))
         pairs.update(dict.fromkeys(itertools.combinations(unique, 2), amount))
 
-    def _log_weight(self, op: str, chosen: list[str], rate: float) -> float:
-        """Low expected coverage of the op, and of its pairs with the ops already chosen, -> high weight."""
-        log_weight = -self.op_power * math.log1p(self._op_counts[op] + rate * self._pending_ops[op])
-        for other in chosen:
-            pair = _pair(op, other)
-            log_weight -= self.pair_power * math.log1p(self._pair_counts[pair] + rate * self._pending_pairs[pair])
-        return log_weight
+    def _op_term(self, op: str, rate: float) -> float:
+        return -self.op_power * math.log1p(
+            self._op_counts.get(op, 0.0) + rate * self._pending_ops.get(op, 0.0)
+        )
 
-    def _choose(self, rng: random.Random, pool: list[str], count: int, chosen: list[str], rate: float) -> list[str]:
+    def _pair_term(self, op: str, other: str, rate: float) -> float:
+        pair = (op, other) if op <= other else (other, op)
+        count = self._pair_counts.get(pair, 0.0) + rate * self._pending_pairs.get(pair, 0.0)
+        return -self.pair_power * math.log1p(count)
+
+    def _choose(
+        self, rng: random.Random, pool: list[str], count: int, chosen: list[str], rate: float
+    ) -> list[str]:
+        """Draw `count` distinct ops; log weight = op term + a pair term per op already in the sample."""
+        logs = {
+            op: self._op_term(op, rate) + sum(self._pair_term(op, other, rate) for other in chosen)
+            for op in pool
+            if op not in chosen
+        }
         picked: list[str] = []
-        candidates = [op for op in pool if op not in chosen]
-        for _ in range(min(count, len(candidates))):
-            logs = [self._log_weight(op, chosen + picked, rate) for op in candidates]
-            top = max(logs)  # normalize in log space: large counts must not underflow every weight to 0
-            choice = rng.choices(candidates, weights=[math.exp(v - top) for v in logs], k=1)[0]
+        for _ in range(min(count, len(logs))):
+            candidates = list(logs)
+            top = max(logs.values())  # normalize in log space: large counts must not underflow to all zeros
+            choice = rng.choices(candidates, weights=[math.exp(logs[op] - top) for op in candidates], k=1)[0]
             picked.append(choice)
-            candidates.remove(choice)
+            del logs[choice]
+            for op in logs:
+                logs[op] += self._pair_term(op, choice, rate)
         return picked
 
     def _compute(self, index: int) -> Sample:
@@ -129,28 +140,18 @@ class CoverageSampler:
         # in-flight samples count as accepted with the acceptance rate seen so far
         accept = (self._accepted + _PRIOR_ACCEPT[0]) / (self._folded + _PRIOR_ACCEPT[1])
         rate = accept + (1.0 - accept) * self.failure_weight
-        config = self.config
-        rng = sample_rng(config.seed, index)
-        counts = {
-            "core": draw_count(rng, config.num_core_ops_range, config.p_value),
-            "compound": draw_count(rng, config.num_compound_ops_range, config.p_value),
-            "supporting": draw_count(rng, config.num_supporting_ops_range, config.p_value),
-        }
+        uniform = self._uniform.sample(index)  # popcorn counts, exactly as uniform sampling draws them
+        counts = {"core": len(uniform.core_ops), "compound": len(uniform.compound_ops)}
+        counts["supporting"] = len(uniform.supporting_ops)
+        rng = sample_rng(self.config.seed, index, "coverage")
         chosen: list[str] = []
         by_kind: dict[str, list[str]] = {}
         for kind in KINDS:
             by_kind[kind] = self._choose(rng, self.pools[kind], counts[kind], chosen, rate)
             chosen += by_kind[kind]
-        return Sample(
-            index=index,
-            id=sample_id(config.seed, index),
-            seed=config.seed,
+        return dataclasses.replace(
+            uniform,
             core_ops=by_kind["core"],
             compound_ops=by_kind["compound"],
             supporting_ops=by_kind["supporting"],
         )
-
-
-def default_pools() -> dict[str, list[str]]:
-    """The sampleable catalog ops of each kind."""
-    raise NotImplementedError("operator catalog not wired yet")

@@ -90,6 +90,9 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "replicationpad1d",
         "replicationpad2d",
         "replicationpad3d",
+        "circularpad1d",
+        "circularpad2d",
+        "circularpad3d",
     ),
     "cat": ("cat", "concat", "concatenate", "stack"),
     "convtranspose1d": ("convtranspose1d", "lazyconvtranspose1d"),
@@ -103,6 +106,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "kldivloss": ("kldivloss", "kldiv"),
     "mseloss": ("mseloss",),
     "pow": ("pow", "square", "ipow"),
+    "softmax": ("softmax", "softmax2d"),
 }
 
 # Ops that only move, view, copy or construct data: they are not part of a program's computation.

@@ -56,7 +56,9 @@ def test_pool_isolates_crashes_and_timeouts(tmp_path: Path) -> None:
     hang = _write(tmp_path / "Hang.py", "import time\ntime.sleep(600)\n")
     broken = _write(tmp_path / "Broken.py", "raise RuntimeError('broken on import')\n")
     tasks = [{"id": p.stem, "path": str(p), "entry_point": p.stem} for p in (crash, hang, broken)]
-    with WorkerPool(1, [None], {"device": "cpu", "warmup": False}, timeout_s=8.0, log_dir=tmp_path / "logs") as pool:
+    with WorkerPool(
+        1, [None], {"device": "cpu", "warmup": False}, timeout_s=8.0, log_dir=tmp_path / "logs"
+    ) as pool:
         results = {r["id"]: r for r in pool.run(tasks)}
     assert {k: r["category"] for k, r in results.items()} == {
         "Crash": "crash",
@@ -74,14 +76,20 @@ def test_pool_isolates_crashes_and_timeouts(tmp_path: Path) -> None:
 def test_export_pairs_on_gpu(tmp_path: Path) -> None:
     summary = export_pairs(PROGRAMS, tmp_path, ExportSettings(progress=False))
     rejected = {r["entry_point"]: r["category"] for r in read_jsonl(tmp_path / "rejected.jsonl")}
-    assert rejected == {"SynthModel_Relu_Sum_5aee00cf": "graph_break", "SynthModel_Linear_06e30b7c": "unsupported"}
+    assert rejected == {
+        "SynthModel_Relu_Sum_5aee00cf": "graph_break",
+        "SynthModel_Linear_06e30b7c": "unsupported",
+    }
     programs = load_programs(PROGRAMS)
     assert summary.verified == len(programs) - 2 == summary.total_pairs
     for row in read_pairs(tmp_path):
         check_row(row)
         assert list(row) == list(COLUMN_NAMES)
         assert row["kernel_count"] >= 1 and row["gpu_name"] and row["max_abs_error"] < 1e-3
-        assert "triton_heuristics" not in row["triton_code"] and f"class {row['entry_point']}New" in row["triton_code"]
+        assert (
+            "triton_heuristics" not in row["triton_code"]
+            and f"class {row['entry_point']}New" in row["triton_code"]
+        )
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["counts"]["pairs"] == summary.verified and meta["counts"]["rejected"]["graph_break"] == 1
     again = export_pairs(PROGRAMS, tmp_path, ExportSettings(progress=False))  # resumes: nothing left to do

@@ -61,11 +61,13 @@ def test_last_python_block_wins_and_class_is_renamed_through_the_ast() -> None:
 
 
 def test_final_pattern_variants_are_canonicalized() -> None:
+    # prefixes and quotes go; the catalog's spelling wins (F.relu is the catalog's ReLU)
     assert parse_final_pattern("**Final Pattern:** [nn.Conv2d, 'F.relu', `torch.logsumexp`]") == [
         "Conv2d",
-        "relu",
+        "ReLU",
         "logsumexp",
     ]
+    assert canonical_op_name("NotAnOp") == "NotAnOp"
     assert parse_final_pattern("final_pattern = [Linear]\n...\nFinal Pattern: [GELU]") == ["GELU"]
     assert parse_final_pattern("no pattern here") == []
     assert canonical_op_name(" torch.nn.LayerNorm() ") == "LayerNorm"

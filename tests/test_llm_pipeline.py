@@ -16,7 +16,7 @@ from llm_servers import LoopbackLLMServer, RecordedRequest, Reply, program_answe
 from synth_modules.config import GeneratorConfig
 from synth_modules.pipeline import run_generation
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPAIR_MARKER = "rejected by the validator"  # from prompts/repair.toml
 

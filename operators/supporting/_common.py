@@ -72,5 +72,16 @@ def scaled(factor: float, *, nonneg: bool = False):
     return values
 
 
+def monotone(fn, spread: float = 1.0):
+    """Values after an increasing map: bounds map through `fn`, the spread shrinks by `spread` at most."""
+
+    def values(v: Values, a: Args) -> Values:
+        lo, hi = fn(v.lo), fn(v.hi)
+        mean = min(max(fn(v.mean), lo), hi)
+        return Values(mean, max(min(v.std * spread, (hi - lo) / 2), 1e-4), lo, hi)
+
+    return values
+
+
 def keep(v: Values, a: Args) -> Values:
     return v

@@ -6,7 +6,23 @@ import math
 import random
 
 from operators.spec import Args, Effect, OpSpec, ParamSpec, Shape, Values
-from operators.supporting._common import INF, fixed, keep, norm, pick_axis, scaled, supporting
+from operators.supporting._common import INF, keep, monotone, norm, pick_axis, scaled, supporting
+
+
+def _sigmoid(t: float) -> float:
+    if t == INF:
+        return 1.0
+    if t == -INF:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-max(min(t, 80.0), -80.0)))
+
+
+def _softsign(t: float) -> float:
+    return (1.0 if t > 0 else -1.0) if math.isinf(t) else t / (1.0 + abs(t))
+
+
+def _logsigmoid(t: float) -> float:
+    return -INF if t == -INF else math.log(max(_sigmoid(t), 1e-300))
 
 
 def _relu_values(v: Values, a: Args) -> Values:
@@ -70,6 +86,9 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         "nn.ReLU(): max(x, 0), shape preserved",
         values=_relu_values,
         domain="has_positive",
+        facts=("floor",),
+        fact_axes=lambda s, a: tuple(range(len(s))),
+        cancels=("negpart",),
         aliases=("relu",),
     ),
     _act(
@@ -77,7 +96,10 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         ("F.relu6({x})",),
         "nn.ReLU6(): min(max(x, 0), 6), shape preserved",
         values=lambda v, a: _relu_values(v, a).bounded(0.0, 6.0),
-        domain="has_positive",
+        domain="active:0:6",
+        facts=("floor", "ceil"),
+        fact_axes=lambda s, a: tuple(range(len(s))),
+        cancels=("negpart",),
         aliases=("relu6",),
     ),
     _act(
@@ -97,6 +119,7 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         positional=("num_parameters",),
         params=lambda a: {"weight": ParamSpec(("num_parameters",), init="const:0.25")},
         values=keep,
+        learnable_affine={"negpart": None},  # the slope only acts on negative inputs
         domain="has_negative",
         derived={"num_parameters": 1},
         learnable=True,
@@ -155,14 +178,16 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         "Sigmoid",
         ("torch.sigmoid({x})", "{x}.sigmoid()", "F.sigmoid({x})"),
         "nn.Sigmoid(): 1 / (1 + exp(-x)), values in (0, 1)",
-        values=fixed(0.5, 0.2, 1e-6, 1.0),
+        values=monotone(_sigmoid, 0.25),
+        domain="active:-8:8",
         aliases=("sigmoid",),
     ),
     _act(
         "Tanh",
         ("torch.tanh({x})", "{x}.tanh()", "F.tanh({x})"),
         "nn.Tanh(): values in (-1, 1)",
-        values=lambda v, a: Values(math.tanh(v.mean), min(v.std, 0.6), -1.0, 1.0),
+        values=monotone(math.tanh),
+        domain="active:-8:8",
         aliases=("tanh",),
     ),
     _act(
@@ -171,14 +196,14 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         "nn.Softplus(beta=1, threshold=20): log(1 + exp(beta * x)) / beta, positive",
         make_args=_choice_args(beta=(1.0, 1.0, 0.5, 2.0), threshold=(20.0, 10.0)),
         positional=("beta", "threshold"),
-        values=lambda v, a: Values(max(v.mean, 0.0) + 0.7, max(0.6 * v.std, 1e-3), 1e-6, INF),
+        values=monotone(lambda t: t if t > 30 else math.log1p(math.exp(min(t, 30.0))), 0.7),
         aliases=("softplus",),
     ),
     _act(
         "Softsign",
         ("F.softsign({x})", "{x} / (1 + {x}.abs())"),
         "nn.Softsign(): x / (1 + |x|), values in (-1, 1)",
-        values=lambda v, a: Values(v.mean / (1 + abs(v.mean)), min(v.std, 0.5), -1.0, 1.0),
+        values=monotone(_softsign, 0.8),
         aliases=("softsign",),
     ),
     _act(
@@ -189,13 +214,18 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         value_args={"min_val": "z", "max_val": "z"},
         positional=("min_val", "max_val"),
         values=_clamped,
+        facts=("floor", "ceil"),
+        fact_axes=lambda s, a: tuple(range(len(s))),
         aliases=("hardtanh",),
     ),
     _act(
         "Hardsigmoid",
         ("F.hardsigmoid({x})",),
         "nn.Hardsigmoid(): relu6(x + 3) / 6, values in [0, 1]",
-        values=fixed(0.5, 0.15, 0.0, 1.0),
+        values=monotone(lambda t: min(max(t / 6 + 0.5, 0.0), 1.0), 1 / 6),
+        domain="active:-3:3",
+        facts=("floor", "ceil"),
+        fact_axes=lambda s, a: tuple(range(len(s))),
         aliases=("hardsigmoid",),
     ),
     _act(
@@ -237,7 +267,8 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         "LogSigmoid",
         ("F.logsigmoid({x})",),
         "nn.LogSigmoid(): log(sigmoid(x)), values <= 0",
-        values=lambda v, a: Values(-0.7 - max(-v.mean, 0.0), max(0.6 * v.std, 1e-3), -INF, 0.0),
+        values=monotone(_logsigmoid, 0.6),
+        domain="active:-30:15",
         aliases=("logsigmoid",),
     ),
     _act(
@@ -248,6 +279,8 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         value_args={"threshold": "z", "value": "z"},
         positional=("threshold", "value"),
         values=lambda v, a: Values(v.mean, v.std, max(v.lo, a["value"]), v.hi),
+        facts=("floor",),
+        fact_axes=lambda s, a: tuple(range(len(s))),
         aliases=("threshold",),
     ),
     _act(
@@ -297,10 +330,12 @@ SOFTMAX_FAMILY: tuple[OpSpec, ...] = (
         module="nn.Softmax",
         functional=("F.softmax({x}, dim={dim})", "torch.softmax({x}, dim={dim})", "{x}.softmax(dim={dim})"),
         make_args=_softmax_args,
+        domain="calm",
         effect=Effect.NORMALIZE,
         axes=_dim_axes,
         values=_softmax_values,
         facts=("sum_const", "mean_const"),
+        constant_if=("uniform",),
         cancels=("shift",),
         attr="softmax",
         aliases=("softmax",),
@@ -312,10 +347,12 @@ SOFTMAX_FAMILY: tuple[OpSpec, ...] = (
         module="nn.LogSoftmax",
         functional=("F.log_softmax({x}, dim={dim})", "torch.log_softmax({x}, dim={dim})", "{x}.log_softmax({dim})"),
         make_args=_softmax_args,
+        domain="calm",
         effect=Effect.NORMALIZE,
         axes=_dim_axes,
         values=lambda v, a: Values(-2.5, 1.0, -INF, 0.0),
         facts=("lse_const",),
+        constant_if=("uniform",),
         cancels=("shift",),
         attr="log_softmax",
         aliases=("log_softmax",),
@@ -327,10 +364,12 @@ SOFTMAX_FAMILY: tuple[OpSpec, ...] = (
         module="nn.Softmin",
         functional=("F.softmin({x}, dim={dim})",),
         make_args=_softmax_args,
+        domain="calm",
         effect=Effect.NORMALIZE,
         axes=_dim_axes,
         values=_softmax_values,
         facts=("sum_const", "mean_const"),
+        constant_if=("uniform",),
         cancels=("shift",),
         attr="softmin",
         aliases=("softmin",),
@@ -347,6 +386,7 @@ SOFTMAX_FAMILY: tuple[OpSpec, ...] = (
         axes=lambda s, a: (len(s) - 3,),
         values=_softmax_values,
         facts=("sum_const", "mean_const"),
+        constant_if=("uniform",),
         cancels=("shift",),
         attr="softmax2d",
     ),

@@ -10,12 +10,12 @@ import math
 import random
 
 from operators.spec import Args, Effect, Operand, OpSpec, Shape, Values
-from operators.supporting._common import INF, keep, supporting
+from operators.supporting._common import INF, keep, monotone, supporting
 
 _ADD = Operand(kinds=("scalar", "param", "tensor"), scalar_range=(0.1, 2.0), learnable="shift")
 _MUL = Operand(kinds=("scalar", "param", "tensor"), scalar_range=(0.25, 3.0), param_init="ones_jitter", learnable="scale")
 _DIV = Operand(kinds=("scalar", "param"), scalar_range=(0.5, 4.0), param_init="positive", learnable="scale")
-_PAIR = Operand(kinds=("param", "tensor"), param_init="small", learnable="other")
+_PAIR = Operand(kinds=("param", "tensor"), param_init="centered", learnable="other", overlap=True)
 
 
 def _y(a: Args) -> Values:
@@ -30,18 +30,31 @@ def _sum_values(sign: float):
     return values
 
 
+def _product_bounds(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> tuple[float, float]:
+    products = []
+    for p in (a_lo, a_hi):
+        for q in (b_lo, b_hi):
+            products.append(0.0 if (p == 0 or q == 0) else p * q)
+    return min(products), max(products)
+
+
 def _mul_values(v: Values, a: Args) -> Values:
     y = _y(a)
     mean = v.mean * y.mean
     std = math.sqrt((v.std * y.rms) ** 2 + (y.std * v.rms) ** 2)
-    lo = 0.0 if (v.lo >= 0 and y.lo >= 0) else -INF
-    return Values(mean, max(std, 1e-3), lo, INF)
+    lo, hi = _product_bounds(v.lo, v.hi, y.lo, y.hi)
+    return Values(mean, max(std, 1e-3), lo, hi)
 
 
 def _div_values(v: Values, a: Args) -> Values:
     y = _y(a)
+    if y.lo > 0 or y.hi < 0:
+        inv_lo, inv_hi = sorted((1.0 / y.hi if y.hi else INF, 1.0 / y.lo if y.lo else INF))
+    else:
+        inv_lo, inv_hi = -4.0, 4.0
+    lo, hi = _product_bounds(v.lo, v.hi, inv_lo, inv_hi)
     inv = 1.0 / max(abs(y.mean), 0.25)
-    return Values(v.mean * inv, max(v.std * inv, 1e-3), -INF if v.lo < 0 else 0.0, INF)
+    return Values(v.mean * inv, max(v.std * inv, 1e-3), lo, hi)
 
 
 def _exp_values(v: Values, a: Args) -> Values:
@@ -173,8 +186,9 @@ BINARY: tuple[OpSpec, ...] = (
         "where",
         ("torch.where({x} > 0, {x}, {x} * {y})",),
         "torch.where(cond, a, b): element-wise select, e.g. where(x > 0, x, x * slope)",
-        Operand(kinds=("scalar", "param"), scalar_range=(0.05, 0.5), signed=False, param_init="positive", learnable="other"),
+        Operand(kinds=("scalar", "param"), scalar_range=(0.05, 0.5), signed=False, param_init="positive", learnable="negpart"),
         values=keep,
+        domain="has_negative",
     ),
 )
 
@@ -221,8 +235,8 @@ UNARY: tuple[OpSpec, ...] = (
         "rsqrt",
         ("torch.rsqrt({x})", "{x}.rsqrt()"),
         "1 / sqrt(x), needs x > 0",
-        values=lambda v, a: Values(1 / math.sqrt(max(v.mean, 1e-2)), max(v.std, 0.1), 1e-12, INF),
-        domain="positive",
+        values=lambda v, a: Values(1 / math.sqrt(max(v.mean, 1e-2)), max(v.std, 0.1), 1 / math.sqrt(max(v.hi, 1e-6)), 1 / math.sqrt(max(v.lo, 1e-6))),
+        domain="positive_away",
     ),
     _unary(
         "exp",
@@ -257,34 +271,34 @@ UNARY: tuple[OpSpec, ...] = (
         "reciprocal",
         ("torch.reciprocal({x})", "{x}.reciprocal()", "1.0 / {x}"),
         "1 / x, needs x away from 0",
-        values=lambda v, a: Values(1 / max(v.mean, 0.1), max(v.std / max(v.mean, 0.1) ** 2, 0.1), 0.0, INF),
-        domain="positive",
+        values=lambda v, a: Values(1 / max(v.mean, 0.1), max(v.std / max(v.mean, 0.1) ** 2, 0.1), 1 / max(v.hi, 1e-6), 1 / max(v.lo, 1e-6)),
+        domain="positive_away",
     ),
     _unary(
         "sin",
         ("torch.sin({x})", "{x}.sin()"),
         "sin(x)",
-        values=lambda v, a: Values(0.0, min(max(v.std, 0.05), 0.7), -1.0, 1.0),
+        values=lambda v, a: monotone(math.sin)(v, a) if v.typical_max < 1.5 else Values(0.0, 0.7, -1.0, 1.0),
         domain="bounded",
     ),
     _unary(
         "cos",
         ("torch.cos({x})", "{x}.cos()"),
         "cos(x)",
-        values=lambda v, a: Values(0.6, 0.3, -1.0, 1.0),
+        values=lambda v, a: Values(math.cos(min(v.rms, 3.0)), 0.3, math.cos(min(v.typical_max, math.pi)), 1.0),
         domain="bounded",
     ),
     _unary(
         "atan",
         ("torch.atan({x})", "{x}.atan()", "torch.arctan({x})"),
         "atan(x), values in (-pi/2, pi/2)",
-        values=lambda v, a: Values(math.atan(v.mean), min(v.std, 0.8), -1.5708, 1.5708),
+        values=monotone(math.atan),
     ),
     _unary(
         "erf",
         ("torch.erf({x})", "{x}.erf()", "torch.special.erf({x})"),
         "erf(x), values in (-1, 1)",
-        values=lambda v, a: Values(math.erf(v.mean), min(v.std, 0.7), -1.0, 1.0),
+        values=monotone(lambda t: math.erf(t) if not math.isinf(t) else math.copysign(1.0, t)),
     ),
 )
 
@@ -301,6 +315,8 @@ CLAMPS: tuple[OpSpec, ...] = (
         make_args=_clamp_args((-1.5, -0.2), (0.2, 1.5)),
         value_args={"min_value": "z", "max_value": "z"},
         values=_clamp_values,
+        facts=("floor", "ceil"),
+        fact_axes=lambda s, a: tuple(range(len(s))),
         aliases=("Clamp", "clip"),
     ),
     supporting(
@@ -311,6 +327,8 @@ CLAMPS: tuple[OpSpec, ...] = (
         make_args=_clamp_args((-1.0, 0.5), None),
         value_args={"min_value": "z"},
         values=_clamp_values,
+        facts=("floor",),
+        fact_axes=lambda s, a: tuple(range(len(s))),
     ),
     supporting(
         "clamp_max",
@@ -320,6 +338,8 @@ CLAMPS: tuple[OpSpec, ...] = (
         make_args=_clamp_args(None, (-0.5, 1.0)),
         value_args={"max_value": "z"},
         values=_clamp_values,
+        facts=("ceil",),
+        fact_axes=lambda s, a: tuple(range(len(s))),
     ),
 )
 

@@ -58,6 +58,8 @@ def _pad_layer(kind: str, nd: int) -> OpSpec:
         make_args=make,
         out_shape=lambda s, a: _padded(s, a["padding"], nd),
         effect=Effect.LAYOUT,
+        facts=("padded",),
+        fact_axes=lambda s, a: tuple(range(len(s) - nd, len(s))),
         values=lambda v, a: Values(v.mean, v.std, min(v.lo, a.get("value", 0.0)), max(v.hi, a.get("value", 0.0)))
         if mode == "constant"
         else v,
@@ -96,6 +98,8 @@ PADDING: tuple[OpSpec, ...] = (
         make_args=_fpad_args,
         out_shape=_fpad_shape,
         effect=Effect.LAYOUT,
+        facts=("padded",),
+        fact_axes=lambda s, a: tuple(range(len(s) - len(a["pad"]) // 2, len(s))),
         values=lambda v, a: Values(v.mean, v.std, min(v.lo, a.get("value", 0.0)), max(v.hi, a.get("value", 0.0))),
         aliases=("Pad", "F.pad"),
     ),

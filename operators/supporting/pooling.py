@@ -173,7 +173,8 @@ def _adaptive(nd: int, kind: str) -> OpSpec:
         out_shape=_adaptive_shape(nd),
         effect=Effect.AFFINE if avg else Effect.POOL,
         axes=_collapsed_axes(nd),
-        constant_if=("sum_const", "mean_const") if avg else (),
+        constant_if=("sum_const", "mean_const") if avg else ("padded", "ceil"),
+        cancels=() if avg else ("negpart",),
         values=(lambda v, a: Values(v.mean, max(v.std * 0.3, 1e-3), v.lo, v.hi))
         if avg
         else (lambda v, a: Values(v.mean + 1.5 * v.std, v.std * 0.5, v.lo, v.hi)),
@@ -207,8 +208,8 @@ def _unpool(nd: int) -> OpSpec:
     name = f"MaxUnpool{nd}d"
 
     def make(rng: random.Random, shape: Shape) -> Args | None:
-        if len(shape) != nd + 2 or min(shape[2:]) < 2:
-            return None
+        if len(shape) != nd + 2 or min(shape[2:]) < 2 or any(s % 2 for s in shape[2:]):
+            return None  # odd sizes: the pooled indices point past the unpooled output
         return {"kernel_size": 2}
 
     return supporting(

@@ -36,6 +36,10 @@ class SandboxActor:
     def ready(self) -> int:
         return os.getpid()
 
+    def worker_pids(self) -> list[int]:
+        """The pids of this actor's sandbox workers (tests prove they do not outlive a killed actor)."""
+        return self._pool.worker_pids()
+
     def validate(self, job: ValidationJob) -> Verdict:
         return self._pool.submit(job).result()
 

@@ -119,6 +119,15 @@ def launch_grid(grid_type: str, numels: dict[str, int], kwargs: dict[str, int]) 
     return tuple(grid)
 
 
+_BLOCK_ORDER = ("XBLOCK", "YBLOCK", "ZBLOCK", "R0_BLOCK", "R1_BLOCK")
+
+
+def _block_order(item: tuple[str, int]) -> tuple[int, str]:
+    """Launch keywords in a fixed order (x, y, z, r0, r1, then by name), whatever order they were recorded in."""
+    name = item[0]
+    return (_BLOCK_ORDER.index(name) if name in _BLOCK_ORDER else len(_BLOCK_ORDER), name)
+
+
 def _is_constexpr(arg: ast.arg) -> bool:
     return arg.annotation is not None and ast.unparse(arg.annotation).endswith("constexpr")
 
@@ -293,7 +302,10 @@ class _LaunchRewriter(ast.NodeTransformer):
                     )
                 numels[param] = arg.value
         grid = launch_grid(launch.grid_type, numels, launch.kwargs)
-        keywords = [ast.keyword(arg=k, value=ast.Constant(v)) for k, v in launch.kwargs.items()]
+        keywords = [
+            ast.keyword(arg=k, value=ast.Constant(v))
+            for k, v in sorted(launch.kwargs.items(), key=_block_order)
+        ]
         keywords += [ast.keyword(arg=k, value=ast.Constant(v)) for k, v in launch.constants.items()]
         keywords += [
             ast.keyword(arg="num_warps", value=ast.Constant(launch.num_warps)),

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from synth_modules.export.pairs import read_meta, read_pairs
-from synth_modules.export.schema import COLUMNS, card_features, rows_to_table
+from synth_modules.export.schema import COLUMNS, card_features, feature_label, rows_to_table
 
 DATA_DIR = "data"
 CARD_FILE = "README.md"
@@ -99,7 +99,7 @@ def _card_body(pretty_name: str, rows: int, meta: dict[str, Any]) -> str:
         "",
         "| column | type | meaning |",
         "| --- | --- | --- |",
-        *(f"| `{c.name}` | {c.type} | {c.description} |" for c in COLUMNS),
+        *(f"| `{c.name}` | {feature_label(c)} | {c.description} |" for c in COLUMNS),
         "",
         "The first twelve columns are KernelBook's; the rest are synth-torch metadata.",
         "",

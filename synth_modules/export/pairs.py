@@ -53,6 +53,8 @@ class ExportSummary:
     pairs_per_minute: float
     total_pairs: int
     env: dict[str, Any]
+    mean_program_seconds: float = 0.0  # worker time per program (all outcomes)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # mean per verified pair: eager/capture/...
 
 
 def visible_gpus(device: str) -> list[str]:
@@ -113,6 +115,8 @@ def export_pairs(
     }
     tasks = [{"id": p.id, "path": str(p.path.resolve()), "entry_point": p.entry_point} for p in todo]
     verified, rejected = 0, Counter()
+    program_seconds: list[float] = []
+    stage_totals: Counter[str] = Counter()
     pairs_ledger, rejected_ledger = _Ledger(out / PAIRS_FILE), _Ledger(out / REJECTED_FILE)
     started = time.perf_counter()
     env: dict[str, Any] = {}
@@ -130,10 +134,12 @@ def export_pairs(
         ):
             for result in pool.run(tasks) if tasks else []:
                 program = by_id[result["id"]]
-                env = env or result.get("env", {})
+                program_seconds.append(float(result.get("seconds", 0.0)))
+                env = env or {k: v for k, v in result.get("env", {}).items() if k != "pid"}
                 if result.get("ok"):
                     pairs_ledger.append(pair_row(program, result))
                     verified += 1
+                    stage_totals.update(result.get("timings", {}))
                 else:
                     rejected[result["category"]] += 1
                     rejected_ledger.append(
@@ -159,6 +165,8 @@ def export_pairs(
         pairs_per_minute=verified / seconds * 60.0 if seconds > 0 else 0.0,
         total_pairs=sum(1 for _ in read_jsonl(out / PAIRS_FILE)),
         env=env,
+        mean_program_seconds=sum(program_seconds) / len(program_seconds) if program_seconds else 0.0,
+        stage_seconds={k: v / verified for k, v in sorted(stage_totals.items())} if verified else {},
     )
     _write_meta(output_dir, out, settings, summary, jobs)
     return summary
@@ -190,7 +198,6 @@ def _write_meta(
         "created": previous.get("created") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    meta["versions"] = {k: v for k, v in meta["versions"].items() if k != "pid"}
     atomic_write_json(out / META_FILE, meta)
 
 

@@ -44,7 +44,11 @@ OWN_COLUMNS: tuple[Column, ...] = (
     Column("torch_version", pa.string(), "torch that generated the kernels"),
     Column("triton_version", pa.string(), "triton that compiled them"),
     Column("gpu_name", pa.string(), "GPU the pair was captured and verified on"),
-    Column("max_abs_error", pa.float64(), "largest |PyTorch - Triton| over the verification inputs"),
+    Column(
+        "max_abs_error",
+        pa.float64(),
+        "largest absolute PyTorch-vs-Triton difference on the verification inputs",
+    ),
     Column("max_rel_error", pa.float64(), "largest relative error over the verification inputs"),
     Column(
         "capture_info", pa.string(), "JSON: call() argument order, output mapping, launch configs, tolerances"
@@ -115,6 +119,12 @@ def _feature(data_type: pa.DataType) -> dict[str, Any]:
     names = {pa.string(): "string", pa.int64(): "int64", pa.int32(): "int32", pa.bool_(): "bool"}
     names[pa.float64()] = "float64"
     return {"dtype": names[data_type]}
+
+
+def feature_label(column: Column) -> str:
+    """A column's type as the Hub writes it: `string`, `int64`, `sequence of string`, ..."""
+    feature = _feature(column.type)
+    return feature.get("dtype") or f"sequence of {feature['sequence']}"
 
 
 def card_features() -> list[dict[str, Any]]:

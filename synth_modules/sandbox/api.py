@@ -17,6 +17,9 @@ class SandboxOptions:
     compile_backend: str = "inductor"
     # Imports allowed beyond the program contract's allow-list (github_index needs einops, numpy, ...).
     extra_allowed_imports: tuple[str, ...] = ()
+    # Also compare the compiled float32 outputs against an eager float64 copy of the model and inputs
+    # (github_index's reference, as paritybench intended); a model that cannot run in float64 is not rejected.
+    fp64_reference: bool = False
     # Test-only: skip the static checks to prove the process sandbox holds on its own.
     static_checks: bool = True
     # Warm workers (torch imported and Inductor warmed once, one fork per program). False: a fresh interpreter

@@ -12,6 +12,7 @@ are what stop a program from forging its own verdict.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import sys
@@ -292,6 +293,31 @@ class ProgramRun:
             raise Rejected(Stage.SHAPE, Category.SHAPE_ERROR, f"compiled vs eager: {result.message}")
         if not result.ok:
             raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs eager: {result.message}")
+        if self.options.fp64_reference:
+            self.compare_fp64(got)
+
+    def compare_fp64(self, compiled_outputs: list[torch.Tensor]) -> None:
+        """Compiled float32 outputs vs an eager float64 copy of the model and inputs, cast back to float32."""
+        try:
+            with torch.no_grad():
+                reference_model = copy.deepcopy(self.model).double()
+                inputs64 = _map_tensors(self.inputs, lambda t: t.double() if t.is_floating_point() else t)
+                reference = self.forward(inputs64, reference_model)
+        except Exception as exc:
+            if is_memory_error(exc):
+                raise
+            self.checks["fp64_reference"] = f"skipped: {type(exc).__name__}"
+            return
+        reference = [
+            r.to(c.dtype) if r.is_floating_point() else r
+            for r, c in zip(reference, compiled_outputs, strict=False)
+        ]
+        with self.step(Stage.COMPARE, Category.MISMATCH, "compare_fp64"):
+            result = compare(reference, compiled_outputs)
+        self.checks["fp64_reference"] = "ok" if result.ok else "mismatch"
+        self.checks["fp64_max_abs_err"] = result.max_abs_err
+        if not result.ok:
+            raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs fp64 reference: {result.message}")
 
     def verdict(self, ok: bool, stage: Stage, category: Category | None = None, message: str = "") -> Verdict:
         self.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 4)

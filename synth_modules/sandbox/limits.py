@@ -188,9 +188,24 @@ def become_subreaper() -> bool:
     return _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
-def read_roots(extra: list[str] | None = None) -> list[str]:
-    """Directories a sandboxed program (and g++) may read: the system, the interpreter, its packages."""
-    roots = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/opt"]
+# Only what the interpreter, torch and g++ need from /etc and /dev: uid 0 without capabilities still owns
+# root-only files (/etc/shadow) and block devices, so whole-tree read rules there would leak them.
+_ETC_FILES = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime", "timezone",
+    "alternatives", "os-release", "host.conf", "hosts", "gai.conf", "mime.types", "gcc", "debian_version",
+)  # fmt: skip
+_DEV_FILES = ("null", "zero", "full", "random", "urandom", "fd", "stdin", "stdout", "stderr")
+
+
+def read_roots(extra: list[str] | None = None, gpu: bool = False) -> list[str]:
+    """Paths a sandboxed program (and g++) may read: system dirs, the interpreter, its packages."""
+    roots = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/sys"]
+    roots += [os.path.join("/etc", name) for name in _ETC_FILES]
+    roots += [os.path.join("/dev", name) for name in _DEV_FILES]
+    if gpu:
+        roots += [
+            os.path.join("/dev", n) for n in os.listdir("/dev") if n.startswith(("nvidia", "dri", "kfd"))
+        ]
     for prefix in {
         sys.prefix,
         sys.base_prefix,

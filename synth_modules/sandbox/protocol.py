@@ -6,11 +6,15 @@ and for other events (a child exiting, the peer closing) at the same time, and n
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import select
 import time
 from typing import Any
+
+from synth_modules.sandbox.api import SandboxOptions
 
 
 class ChannelClosed(EOFError):
@@ -64,7 +68,12 @@ class Channel:
 
     def close(self) -> None:
         for fd in {self.read_fd, self.write_fd}:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
+
+
+def options_to_dict(options: SandboxOptions) -> dict[str, Any]:
+    """SandboxOptions as a JSON-friendly dict (the worker rebuilds them with SandboxOptions(**data))."""
+    data = dataclasses.asdict(options)
+    data["extra_allowed_imports"] = list(options.extra_allowed_imports)
+    return data

@@ -11,9 +11,9 @@ child's process group and every descendant (it is their subreaper), and turns a 
 from __future__ import annotations
 
 import argparse
-import json
 import contextlib
 import faulthandler
+import json
 import math
 import os
 import re
@@ -24,7 +24,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
@@ -46,20 +46,23 @@ _STEP_STAGES = {
     "compile": Stage.COMPILE,
     "compare": Stage.COMPARE,
 }
-_MEMORY_STDERR = re.compile(r"MemoryError|bad_alloc|Cannot allocate memory|can't allocate memory|out of memory")
+_MEMORY_STDERR = re.compile(
+    r"MemoryError|bad_alloc|Cannot allocate memory|can't allocate memory|out of memory"
+)
 
 
 @dataclass
 class WorkerDirs:
     base: str  # created by the pool; world-traversable so an unprivileged child can read the warm caches
-    tmp: str  # the worker's TMPDIR (Inductor's precompiled headers live beneath it)
+    tmp: str  # the worker's TMPDIR, shared between workers (Inductor's precompiled headers live beneath it)
     warm_cache: str  # the worker's own Inductor cache
     jobs: str  # one private directory per job, removed after it
 
     @classmethod
     def under(cls, base: str) -> WorkerDirs:
-        dirs = cls(base, os.path.join(base, "tmp"), os.path.join(base, "warm"), os.path.join(base, "jobs"))
-        for path in (dirs.base, dirs.tmp, dirs.warm_cache, dirs.jobs):
+        tmp = tempfile.gettempdir()
+        dirs = cls(base, tmp, os.path.join(base, "warm"), os.path.join(base, "jobs"))
+        for path in (dirs.base, dirs.warm_cache, dirs.jobs):
             os.makedirs(path, exist_ok=True)
             os.chmod(path, 0o755)
         return dirs
@@ -113,7 +116,9 @@ def _point_caches_at(job_dir: str) -> None:
         codecache._HEADER_LOCK_DIR = os.path.join(job_dir, "pch", "locks")
 
 
-def _confine(options: SandboxOptions, job_dir: str, dirs: WorkerDirs, privileges: Privileges) -> dict[str, Any]:
+def _confine(
+    options: SandboxOptions, job_dir: str, dirs: WorkerDirs, privileges: Privileges
+) -> dict[str, Any]:
     """Apply every isolation layer, in the order their requirements impose; returns what was applied."""
     applied: dict[str, Any] = {}
     applied["netns"] = os.geteuid() == 0 and limits.new_network_namespace()
@@ -128,14 +133,18 @@ def _confine(options: SandboxOptions, job_dir: str, dirs: WorkerDirs, privileges
         limits.drop_capabilities()
     applied["user"] = privileges.describe()
     limits.die_with_parent()
-    applied["landlock"] = landlock.restrict(
-        limits.read_roots([dirs.tmp, dirs.warm_cache]), [job_dir, os.devnull]
-    )
+    read_roots = limits.read_roots([dirs.tmp, dirs.warm_cache], gpu=options.device != "cpu")
+    applied["landlock"] = landlock.restrict(read_roots, [job_dir, os.devnull])
     return applied
 
 
 def _child_main(
-    job: ValidationJob, options: SandboxOptions, job_dir: str, result_fd: int, dirs: WorkerDirs, privileges: Privileges
+    job: ValidationJob,
+    options: SandboxOptions,
+    job_dir: str,
+    result_fd: int,
+    dirs: WorkerDirs,
+    privileges: Privileges,
 ) -> None:
     """Runs in the forked child; never returns."""
     channel = Channel(-1, result_fd)
@@ -150,7 +159,9 @@ def _child_main(
         channel.send({"verdict": verdict.to_dict()})
     except BaseException as exc:  # the sandbox itself failed: report it rather than die silently
         with contextlib.suppress(BaseException):
-            failed = Verdict.reject(Stage.SANDBOX, Category.CRASH, f"sandbox setup failed: {child.describe(exc)}")
+            failed = Verdict.reject(
+                Stage.SANDBOX, Category.CRASH, f"sandbox setup failed: {child.describe(exc)}"
+            )
             channel.send({"verdict": failed.to_dict()})
     finally:
         with contextlib.suppress(BaseException):
@@ -196,13 +207,18 @@ def _read_available(fd: int) -> tuple[bytes, bool]:
 
 
 def _stderr_tail(job_dir: str) -> str:
+    """The end of the child's stderr, or the start of a fatal-error report (segfault) when there is one."""
     try:
         with open(os.path.join(job_dir, "stderr.txt"), "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - _STDERR_TAIL))
-            return fh.read().decode(errors="replace").strip()
+            fh.seek(max(0, fh.tell() - 64 * _STDERR_TAIL))
+            text = fh.read().decode(errors="replace")
     except OSError:
         return ""
+    fatal = text.rfind("Fatal Python error")
+    if fatal >= 0:
+        return text[fatal : fatal + _STDERR_TAIL].split("\n\nExtension modules")[0].strip()
+    return text[-_STDERR_TAIL:].strip()
 
 
 @dataclass
@@ -349,12 +365,6 @@ def serve(base_dir: str, warm: bool) -> None:
         except ParentGone:
             return
         control.send({"op": "result", "verdict": verdict.to_dict(), "isolation": isolation})
-
-
-def options_to_dict(options: SandboxOptions) -> dict[str, Any]:
-    data = asdict(options)
-    data["extra_allowed_imports"] = list(options.extra_allowed_imports)
-    return data
 
 
 def main(argv: list[str] | None = None) -> None:

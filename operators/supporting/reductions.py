@@ -1,0 +1,283 @@
+"""Reductions and scans over non-batch axes (sum, mean, max, logsumexp, std, norm, cumsum, topk, sort, ...)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from operators.shapes import numel, reduce_map
+from operators.spec import Args, Effect, OpSpec, Shape, Values, fallback
+from operators.supporting._common import axis_choices, dims_of, keep, norm, spell_axis, supporting
+
+
+def _reduce_args(*, multi: bool, min_size: int = 2, max_size: int | None = None):
+    def make(rng: random.Random, shape: Shape) -> Args | None:
+        options = axis_choices(shape, min_size, max_size)
+        if not options:
+            return None
+        rank = len(shape)
+        if multi and len(options) >= 2 and rng.random() < 0.3:
+            pair = sorted(rng.sample(options, 2))
+            dim: int | tuple[int, ...] = tuple(spell_axis(rng, a, rank) for a in pair)
+        else:
+            dim = spell_axis(rng, rng.choice(options), rank)
+        return {"dim": dim, "keepdim": rng.random() < 0.35}
+
+    return make
+
+
+def _reduce_shape(shape: Shape, a: Args) -> Shape:
+    axes = set(dims_of(a, len(shape)))
+    if a.get("keepdim"):
+        return tuple(1 if i in axes else s for i, s in enumerate(shape))
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _reduce_map(shape: Shape, a: Args) -> list[tuple[int, ...]]:
+    return reduce_map(len(shape), dims_of(a, len(shape)), bool(a.get("keepdim")))
+
+
+def _axes(shape: Shape, a: Args) -> tuple[int, ...]:
+    return dims_of(a, len(shape))
+
+
+def _count(shape: Shape, a: Args) -> int:
+    return numel([shape[i] for i in dims_of(a, len(shape))])
+
+
+def _forms(fn: str, method: str, *, suffix: str = "", positional_ok: bool = True):
+    def forms(a: Args) -> tuple[str, ...]:
+        kd = ", keepdim=True" if a.get("keepdim") else ""
+        out = [f"torch.{fn}({{x}}, dim={{dim}}{kd}){suffix}", f"{{x}}.{method}(dim={{dim}}{kd}){suffix}"]
+        if positional_ok:
+            out.append(f"{{x}}.{method}({{dim}}{kd}){suffix}")
+        return tuple(out)
+
+    return forms
+
+
+def _sum_values(v: Values, a: Args) -> Values:
+    n = a.get("_count", 4)
+    return Values(v.mean * n, max(v.std * math.sqrt(n), 1e-3), -math.inf if v.lo < 0 else 0.0, math.inf)
+
+
+def _mean_values(v: Values, a: Args) -> Values:
+    n = a.get("_count", 4)
+    return Values(v.mean, max(v.std / math.sqrt(n), 1e-3), v.lo, v.hi)
+
+
+def _reduction(name: str, hint: str, *, multi: bool = True, linear: bool = False, **fields) -> OpSpec:
+    fields.setdefault("make_args", _reduce_args(multi=multi))
+    return supporting(
+        name,
+        "reduction",
+        hint,
+        out_shape=_reduce_shape,
+        axis_map=_reduce_map,
+        axes=_axes,
+        effect=Effect.REDUCE_LINEAR if linear else Effect.REDUCE,
+        **fields,
+    )
+
+
+def _scan_args(rng: random.Random, shape: Shape) -> Args | None:
+    options = axis_choices(shape, 2, 512)
+    if not options:
+        return None
+    return {"dim": spell_axis(rng, rng.choice(options), len(shape))}
+
+
+def _topk_args(rng: random.Random, shape: Shape) -> Args | None:
+    options = axis_choices(shape, 4)
+    if not options:
+        return None
+    axis = rng.choice(options)
+    return {"k": rng.randint(2, max(2, shape[axis] // 2)), "dim": spell_axis(rng, axis, len(shape))}
+
+
+def _topk_shape(shape: Shape, a: Args) -> Shape:
+    axis = norm(a["dim"], len(shape))
+    return tuple(a["k"] if i == axis else s for i, s in enumerate(shape))
+
+
+def _single_axis(shape: Shape, a: Args) -> tuple[int, ...]:
+    return (norm(a["dim"], len(shape)),)
+
+
+REDUCTIONS: tuple[OpSpec, ...] = (
+    _reduction(
+        "sum",
+        "torch.sum(x, dim, keepdim=False): sums over dim(s)",
+        linear=True,
+        functional=_forms("sum", "sum"),
+        values=_sum_values,
+        constant_if=("sum_const", "mean_const"),
+        aliases=("Sum",),
+    ),
+    _reduction(
+        "mean",
+        "torch.mean(x, dim, keepdim=False): averages over dim(s)",
+        linear=True,
+        functional=_forms("mean", "mean"),
+        values=_mean_values,
+        constant_if=("sum_const", "mean_const"),
+        aliases=("Mean",),
+    ),
+    _reduction(
+        "amax",
+        "torch.amax(x, dim, keepdim=False): max over dim(s)",
+        functional=_forms("amax", "amax", positional_ok=False),
+        values=lambda v, a: Values(v.mean + 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        constant_if=("padded", "ceil"),
+        cancels=("negpart",),
+    ),
+    _reduction(
+        "amin",
+        "torch.amin(x, dim, keepdim=False): min over dim(s)",
+        functional=_forms("amin", "amin", positional_ok=False),
+        values=lambda v, a: Values(v.mean - 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        constant_if=("padded", "floor"),
+    ),
+    _reduction(
+        "max",
+        "torch.max(x, dim, keepdim=False).values: max over one dim",
+        multi=False,
+        functional=lambda a: (
+            _forms("max", "max", suffix=".values")(a)[:2] + _forms("max", "max", suffix="[0]")(a)[:1]
+        ),
+        values=lambda v, a: Values(v.mean + 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        aliases=("Max",),
+        constant_if=("padded", "ceil"),
+        cancels=("negpart",),
+    ),
+    _reduction(
+        "min",
+        "torch.min(x, dim, keepdim=False).values: min over one dim",
+        multi=False,
+        functional=lambda a: (
+            _forms("min", "min", suffix=".values")(a)[:2] + _forms("min", "min", suffix="[0]")(a)[:1]
+        ),
+        values=lambda v, a: Values(v.mean - 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        aliases=("Min",),
+        constant_if=("padded", "floor"),
+    ),
+    _reduction(
+        "logsumexp",
+        "torch.logsumexp(x, dim, keepdim=False): log(sum(exp(x))) over dim(s), numerically stable",
+        functional=_forms("logsumexp", "logsumexp"),
+        values=lambda v, a: Values(v.mean + math.log(a.get("_count", 4)) + v.std, v.std * 0.5),
+        constant_if=("lse_const",),
+        aliases=("LogSumExp",),
+    ),
+    _reduction(
+        "std",
+        "torch.std(x, dim, keepdim=False): standard deviation over dim(s) (unbiased)",
+        make_args=_reduce_args(multi=True, min_size=4),
+        functional=_forms("std", "std"),
+        values=lambda v, a: Values(v.std, max(v.std * 0.3, 1e-3), 0.0, math.inf),
+        constant_if=("var_const", "uniform"),
+        cancels=("shift",),
+    ),
+    _reduction(
+        "var",
+        "torch.var(x, dim, keepdim=False): variance over dim(s) (unbiased)",
+        make_args=_reduce_args(multi=True, min_size=4),
+        functional=_forms("var", "var"),
+        values=lambda v, a: Values(v.std**2, max(v.std**2 * 0.4, 1e-3), 0.0, math.inf),
+        constant_if=("var_const", "uniform"),
+        cancels=("shift",),
+    ),
+    _reduction(
+        "norm",
+        "torch.linalg.vector_norm(x, ord=2, dim) / x.norm(dim=...): p-norm over dim(s)",
+        functional=lambda a: (
+            "torch.norm({x}, p=2, dim={dim}" + (", keepdim=True)" if a.get("keepdim") else ")"),
+            "torch.linalg.vector_norm({x}, dim={dim}" + (", keepdim=True)" if a.get("keepdim") else ")"),
+            "{x}.norm(dim={dim}" + (", keepdim=True)" if a.get("keepdim") else ")"),
+        ),
+        values=lambda v, a: Values(v.rms * math.sqrt(a.get("_count", 4)), v.rms, 0.0, math.inf),
+        constant_if=("norm_const",),
+        aliases=("vector_norm", "Norm"),
+    ),
+    _reduction(
+        "prod",
+        "torch.prod(x, dim, keepdim=False): product over one (short) dim",
+        multi=False,
+        make_args=_reduce_args(multi=False, min_size=2, max_size=4),
+        functional=_forms("prod", "prod"),
+        values=lambda v, a: Values(v.mean ** a.get("_count", 2), max(v.rms ** a.get("_count", 2), 1e-3)),
+        domain="bounded",
+    ),
+    _reduction(
+        "median",
+        "torch.median(x, dim, keepdim=False).values: median over one dim",
+        multi=False,
+        functional=lambda a: _forms("median", "median", suffix=".values")(a)[:2]
+        + _forms("median", "median", suffix="[0]")(a)[2:],
+        values=lambda v, a: Values(v.mean, v.std * 0.4, v.lo, v.hi),
+        constant_if=("padded", "floor", "ceil"),
+    ),
+    supporting(
+        "cumsum",
+        "scan",
+        "torch.cumsum(x, dim): running sum along dim, shape preserved",
+        functional=("torch.cumsum({x}, dim={dim})", "{x}.cumsum(dim={dim})", "{x}.cumsum({dim})"),
+        make_args=_scan_args,
+        effect=Effect.MIX,
+        axes=_single_axis,
+        values=lambda v, a: Values(v.mean * 8, v.std * 4 + abs(v.mean) * 8),
+        inductor=fallback("Inductor lowers scans only through Triton; elsewhere aten.cumsum is an ATen fallback"),
+    ),
+    supporting(
+        "cummax",
+        "scan",
+        "torch.cummax(x, dim).values: running max along dim, shape preserved",
+        functional=("torch.cummax({x}, dim={dim})[0]", "{x}.cummax({dim}).values"),
+        make_args=_scan_args,
+        effect=Effect.NONLINEAR,
+        axes=_single_axis,
+        values=lambda v, a: Values(v.mean + 1.5 * v.std, v.std * 0.6, v.lo, v.hi),
+        inductor=fallback("aten.cummax has no Inductor lowering; it runs as an ATen fallback kernel"),
+        constant_if=("padded", "ceil"),
+        cancels=("negpart",),
+    ),
+    supporting(
+        "logcumsumexp",
+        "scan",
+        "torch.logcumsumexp(x, dim): running logsumexp along dim, shape preserved",
+        functional=("torch.logcumsumexp({x}, dim={dim})", "{x}.logcumsumexp({dim})"),
+        make_args=_scan_args,
+        effect=Effect.NONLINEAR,
+        axes=_single_axis,
+        values=lambda v, a: Values(v.mean + 1.0 + v.std, v.std * 0.8),
+        inductor=fallback("aten.logcumsumexp has no Inductor lowering; it runs as an ATen fallback kernel"),
+    ),
+    supporting(
+        "topk",
+        "selection",
+        "torch.topk(x, k, dim).values: the k largest values along dim (that axis becomes k)",
+        functional=("torch.topk({x}, {k}, dim={dim})[0]", "{x}.topk({k}, dim={dim}).values"),
+        make_args=_topk_args,
+        out_shape=_topk_shape,
+        effect=Effect.REDUCE,
+        axes=_single_axis,
+        values=lambda v, a: Values(v.mean + 1.5 * v.std, v.std * 0.6, v.lo, v.hi),
+        constant_if=("padded", "ceil"),
+        cancels=("negpart",),
+    ),
+    supporting(
+        "sort",
+        "selection",
+        "torch.sort(x, dim, descending=False).values: values sorted along dim, shape preserved",
+        functional=lambda a: (
+            ("torch.sort({x}, dim={dim}, descending=True)[0]", "{x}.sort(dim={dim}, descending=True).values")
+            if a.get("descending")
+            else ("torch.sort({x}, dim={dim})[0]", "{x}.sort(dim={dim}).values")
+        ),
+        make_args=lambda rng, s: (
+            None if (a := _scan_args(rng, s)) is None else {**a, "descending": rng.random() < 0.4}
+        ),
+        effect=Effect.LAYOUT,
+        values=keep,
+    ),
+)

@@ -1,0 +1,63 @@
+"""Reads tests/fixtures/sandbox_corpus: programs whose leading comments declare the verdict they must get."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synth_modules.sandbox import ValidationJob
+
+CORPUS_DIR = Path(__file__).parent / "fixtures" / "sandbox_corpus"
+ESCAPE_MARKER_GLOB = "/tmp/synth_sandbox_escape_*"
+SLEEPER_ARG = "4242"  # corpus programs that spawn processes run `sleep 4242`
+STATIC_CATEGORIES = {"syntax_error", "structure_error", "unsafe_code", "import_error"}
+
+
+def _header(source: str, key: str) -> str | None:
+    match = re.search(rf"^# {re.escape(key)}: (.+)$", source, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+@dataclass
+class CorpusProgram:
+    path: Path
+    source: str
+    expect: str
+    expect_unchecked: str
+    expected_output_shapes: list[list[int]] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def job(self) -> ValidationJob:
+        return ValidationJob(
+            id=self.name,
+            source=self.source,
+            expected_output_shapes=self.expected_output_shapes,
+            extra=dict(self.extra),
+        )
+
+
+def load_corpus() -> list[CorpusProgram]:
+    programs = []
+    for path in sorted(CORPUS_DIR.glob("*.py")):
+        source = path.read_text()
+        expect = _header(source, "expect")
+        assert expect, f"{path.name} declares no '# expect:'"
+        shapes = _header(source, "expected-output-shapes")
+        timeout = _header(source, "timeout")
+        programs.append(
+            CorpusProgram(
+                path=path,
+                source=source,
+                expect=expect,
+                expect_unchecked=_header(source, "expect-unchecked") or expect,
+                expected_output_shapes=json.loads(shapes) if shapes else None,
+                extra={"timeout_s": float(timeout)} if timeout else {},
+            )
+        )
+    return programs
