@@ -53,6 +53,7 @@ def main() -> int:
     parser.add_argument("--show-failures", type=int, default=3, help="print the first N failing messages")
     parser.add_argument("--dump-dir", default=None, help="write failing programs here")
     parser.add_argument("--json", default=None, help="write the numbers as JSON here")
+    parser.add_argument("--progress", type=int, default=25, help="print progress every N verdicts")
     args = parser.parse_args()
 
     def bounds(text: str) -> list[int]:
@@ -82,7 +83,13 @@ def main() -> int:
             )
             for index, gen in generations
         ]
-        verdicts = [f.result() for f in futures]
+        verdicts = []
+        for done, future in enumerate(futures, 1):
+            verdicts.append(future.result())
+            if done % args.progress == 0 or done == len(futures):
+                ok = sum(v.ok for v in verdicts)
+                took = time.perf_counter() - t1
+                print(f"  {done}/{len(futures)} validated, {ok} valid, {took:.0f} s", flush=True)
     validate_s = time.perf_counter() - t1
 
     ok_ops: collections.Counter[str] = collections.Counter()
@@ -104,6 +111,8 @@ def main() -> int:
 
     print(f"composed {total} programs in {compose_s * 1000:.0f} ms ({compose_s * 1000 / max(total, 1):.1f} ms each)")
     print(f"validated in {validate_s:.0f} s with {args.workers} workers ({total / validate_s * 60:.0f}/min)")
+    seconds = sorted(v.seconds for v in verdicts)
+    print(f"per program: median {seconds[len(seconds) // 2]:.1f} s, max {seconds[-1]:.1f} s (sandbox wall time)")
     print(f"valid: {valid}/{total} = {100 * valid / max(total, 1):.1f}%")
     print("failures by category:", dict(categories.most_common()))
     rates = sorted(

@@ -42,22 +42,30 @@ def pairs(samples: list[Sample]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--accept-rate", type=float, default=0.85)
     parser.add_argument("--lag", type=int, default=64)
     args = parser.parse_args()
     config = GeneratorConfig(seed=args.seed)
-    print(f"{args.samples} samples, seed {args.seed}, simulated acceptance {args.accept_rate}, commit lag {args.lag}")
-    print(f"{'sampler':10} {'pairs sampled':>14} {'pairs accepted':>15} {'ops used':>9} {'min/max op uses':>16} {'s':>6}")
+    print(
+        f"{args.samples} samples, seed {args.seed}, simulated acceptance {args.accept_rate}, commit lag {args.lag}"
+    )
+    print(
+        f"{'sampler':10} {'pairs sampled':>14} {'pairs accepted':>15} {'ops used':>9} {'min/max op uses':>16} {'s':>6}"
+    )
     for name, sampler in (("uniform", UniformSampler(config)), ("coverage", CoverageSampler(config))):
         started = time.perf_counter()
         drawn, outcomes = simulate(sampler, args.samples, args.accept_rate, args.lag)
         seconds = time.perf_counter() - started
         kept = [s for s, ok in zip(drawn, outcomes, strict=True) if ok]
         uses = Counter(op for s in drawn for op in s.sampled_ops)
-        pool = [op for kind in ("core", "compound", "supporting") for op in UniformSampler(config).lists[kind]]
+        pool = [
+            op for kind in ("core", "compound", "supporting") for op in UniformSampler(config).lists[kind]
+        ]
         spread = f"{min(uses[op] for op in pool)}/{max(uses[op] for op in pool)}"
         print(f"{name:10} {pairs(drawn):>14} {pairs(kept):>15} {len(uses):>9} {spread:>16} {seconds:>6.2f}")
 

@@ -111,16 +111,21 @@ def _describe(exc: BaseException, source_lines: list[str]) -> tuple[str, str]:
     return message[:2000], line
 
 
-def _tensors(value: Any) -> list[Any]:
+def _tensors(value: Any) -> list[Any] | None:
+    """Tensor leaves of a forward's output; None unless every leaf is a tensor (what the sandbox accepts)."""
     import torch
 
     if isinstance(value, torch.Tensor):
         return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
     if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _tensors(item)]
-    return []
+        leaves: list[Any] = []
+        for item in value:
+            sub = _tensors(item)
+            if sub is None:
+                return None
+            leaves += sub
+        return leaves
+    return None
 
 
 class _Search:
@@ -318,7 +323,9 @@ class _Search:
             return None, message, line
         tensors = _tensors(out)
         if not tensors:
-            return None, f"forward returned no tensor ({type(out).__name__})", ""
+            return None, f"forward returned {type(out).__name__}, not a tensor or a tuple of tensors", ""
+        if any(t.numel() == 0 for t in tensors):
+            return None, "forward returned an empty tensor", ""
         return [list(t.shape) for t in tensors], "", ""
 
     def retry_init(

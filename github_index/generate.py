@@ -29,6 +29,7 @@ REPOS_FILE = "repos.json"
 TORCH_SUBMODULES = (
     "torch.amp",
     "torch.autograd",
+    "torch.cuda.amp",
     "torch.distributions",
     "torch.fft",
     "torch.linalg",

@@ -116,7 +116,7 @@ BILINEAR = OpSpec(
     operand=Operand(kinds=("self", "tensor")),
     effect=Effect.MIX,
     axes=lambda s, a: last_axis(s),
-    values=_mix_values(1.0),
+    values=lambda v, a: Values(0.0, max(v.rms**2 * (a["in1_features"] / 3) ** 0.5, 0.05)),  # quadratic,
     learnable_affine={"shift": "bias"},
     affine_axes=lambda s, a: last_axis(s),
     derived={"in1_features": -1, "in2_features": -1},

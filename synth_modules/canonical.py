@@ -164,21 +164,28 @@ def canonical_source(source: str) -> str:
     return ast.unparse(canonical)
 
 
+def _canonical_or_raw(source: str) -> str:
+    try:
+        return canonical_source(source)
+    except SyntaxError:
+        return source
+
+
 def canonical_hash(source: str) -> str:
     """sha256 of the canonical form; identical for programs equal up to naming, docs and layout."""
-    try:
-        text = canonical_source(source)
-    except SyntaxError:
-        text = source
+    return hash_canonical(_canonical_or_raw(source))
+
+
+def hash_canonical(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def canonical_tokens(source: str) -> list[str]:
     """Token strings of the canonical form (structure tokens kept, comments and blank lines dropped)."""
-    try:
-        text = canonical_source(source)
-    except SyntaxError:
-        text = source
+    return tokens_of(_canonical_or_raw(source))
+
+
+def tokens_of(text: str) -> list[str]:
     tokens: list[str] = []
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
@@ -192,13 +199,22 @@ def canonical_tokens(source: str) -> list[str]:
 
 def code_shingles(source: str, size: int = 5) -> np.ndarray:
     """Sorted unique 32-bit hashes of the canonical token `size`-grams (the set near-dup Jaccard is over)."""
-    tokens = canonical_tokens(source)
+    return shingles_of(tokens_of(_canonical_or_raw(source)), size)
+
+
+def shingles_of(tokens: list[str], size: int = 5) -> np.ndarray:
     if len(tokens) < size:
         grams = [" ".join(tokens)]
     else:
         grams = [" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)]
     hashes = {int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little") for g in grams}
     return np.array(sorted(hashes), dtype=np.uint32)
+
+
+def fingerprint_parts(source: str, size: int = 5) -> tuple[str, np.ndarray]:
+    """(canonical hash, shingles) with one canonicalization."""
+    text = _canonical_or_raw(source)
+    return hash_canonical(text), shingles_of(tokens_of(text), size)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

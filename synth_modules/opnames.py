@@ -70,8 +70,9 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "adaptiveavgpool2d",
         "adaptiveavgpool3d",
     ),
-    "max": ("max", "amax", "adaptivemaxpool1d", "adaptivemaxpool2d", "adaptivemaxpool3d"),
-    "min": ("min", "amin"),
+    # torch.max / torch.min are reductions or, given two tensors, element-wise: KernelBench uses both meanings
+    "max": ("max", "amax", "maximum", "fmax", "adaptivemaxpool1d", "adaptivemaxpool2d", "adaptivemaxpool3d"),
+    "min": ("min", "amin", "minimum", "fmin"),
     "sum": ("sum", "nansum"),
     "norm": ("norm", "frobeniusnorm", "vectornorm", "matrixnorm"),
     "normalize": ("normalize", "l2norm"),

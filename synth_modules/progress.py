@@ -54,7 +54,7 @@ def summary_table(stats: dict[str, Any], output_dir: str) -> str:
         ("accepted / min", f"{stats.get('accepted_per_min', 0):.1f}"),
     ]
     usage = stats.get("usage") or {}
-    if usage.get("calls"):
+    if usage.get("prompt_tokens") or usage.get("completion_tokens"):
         rows.append(("LLM calls", usage["calls"]))
         rows.append(("tokens in/out", f"{usage.get('prompt_tokens', 0)}/{usage.get('completion_tokens', 0)}"))
         rows.append(("est. cost", f"${stats.get('cost_usd', 0):.4f}"))

@@ -521,3 +521,28 @@ def test_reference_data_ships_in_the_wheel(tmp_path: Path):
     )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 100
+
+
+def test_extractor_reads_composer_programs():
+    """On real generated code, the ops read from the AST are the ops the sample asked for (the composer may
+    occasionally substitute one, so a small slack is allowed)."""
+    import asyncio
+
+    from synth_modules.backends.builtin import BuiltinBackend
+    from synth_modules.program import make_entry_point
+    from synth_modules.sampling import UniformSampler
+    from synth_modules.types import GenerationRequest
+
+    config = GeneratorConfig(seed=3)
+    sampler, backend = UniformSampler(config), BuiltinBackend(config)
+    asked = found = 0
+    for index in range(60):
+        sample = sampler.sample(index)
+        request = GenerationRequest(sample, make_entry_point(sample.sampled_ops, sample.id))
+        generation = asyncio.run(backend.generate(request))
+        in_code = set(normalized_op_sequence(generation.source, generation.entry_point))
+        wanted = [op for op in (normalize_op(name) for name in sample.sampled_ops) if op is not None]
+        asked += len(wanted)
+        found += sum(op in in_code for op in wanted)
+    assert asked > 150
+    assert found >= 0.95 * asked

@@ -163,3 +163,45 @@ def test_fixture_pairs_verify_in_the_triton_interpreter_on_cpu() -> None:
     assert all(r["max_abs_error"] < 1e-3 for r in verified)
     # Only looped reductions hit the interpreter's NumPy >= 2.4 bug; everything else must really run.
     assert len(verified) >= len(ROWS) - 1
+
+
+CONSTANT_READER = '''
+import torch
+import triton
+import triton.language as tl
+empty_strided_cuda = torch._C._dynamo.guards._empty_strided_cuda
+async_compile = AsyncCompile()
+triton_poi_fused_add_0 = async_compile.triton('triton_poi_fused_add_0', """
+import triton
+import triton.language as tl
+@triton.jit
+def triton_poi_fused_add_0(in_ptr0, in_ptr1, out_ptr0, xnumel, XBLOCK : tl.constexpr):
+    xnumel = 8
+    xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:]
+    tl.store(out_ptr0 + xindex, tl.load(in_ptr0 + xindex) + tl.load(in_ptr1 + xindex), xindex < xnumel)
+""", device_str='cuda')
+
+def call(args):
+    arg0_1, = args
+    args.clear()
+    buf0 = empty_strided_cuda((8,), (1,), torch.float32)
+    stream0 = get_raw_stream(0)
+    triton_poi_fused_add_0.run(arg0_1, _tensor_constant0, buf0, 8, stream=stream0)
+    return (buf0,)
+'''
+
+
+def test_graph_constants_are_unsupported_not_left_dangling() -> None:
+    launch = KernelLaunch(grid_type="Grid1D", kwargs={"XBLOCK": 8}, num_warps=1, num_stages=1)
+    with pytest.raises(ExportError) as error:
+        clean_output_code(CONSTANT_READER, {"triton_poi_fused_add_0": launch})
+    assert error.value.category == Category.UNSUPPORTED and "_tensor_constant0" in error.value.message
+    # the same module without the constant cleans into a direct launch
+    cleaned = clean_output_code(
+        CONSTANT_READER.replace("_tensor_constant0", "arg0_1"), {"triton_poi_fused_add_0": launch}
+    )
+    assert (
+        "triton_poi_fused_add_0[(1,)](arg0_1, arg0_1, buf0, 8, XBLOCK=8, num_warps=1, num_stages=1)"
+        in cleaned.source
+    )
+    assert cleaned.call_arg_count == 1 and cleaned.kernel_names == ["triton_poi_fused_add_0"]

@@ -81,7 +81,7 @@ def test_retry_info_in_the_error_body_is_honoured(tmp_path: Path, monkeypatch: p
         started = time.monotonic()
         assert isinstance(run_one(backend), Generation)
         first, second = server.generation_requests
-        assert second.arrived - first.arrived >= 1.0 and time.monotonic() - started < 4
+        assert second.arrived - first.arrived >= 1.0 and time.monotonic() - started < 10
         assert backend.stats()["retry_reasons"] == {"HTTP 429 RESOURCE_EXHAUSTED": 1}
 
 

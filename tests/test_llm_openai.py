@@ -149,7 +149,7 @@ def test_retry_after_ms_is_honoured_and_refusals_are_blocked(tmp_path: Path) -> 
         started = time.monotonic()
         [result] = run(backend, SAMPLE)
         posts = server.generation_requests
-        assert posts[1].arrived - posts[0].arrived >= 0.4 and time.monotonic() - started < 3
+        assert posts[1].arrived - posts[0].arrived >= 0.4 and time.monotonic() - started < 10
         assert isinstance(result, GenerationError) and result.category == Category.LLM_ERROR
         assert "blocked" in result.message and "I can't help with that." in result.message
         assert backend.usage().completion_tokens == 5  # refused answers are still billed

@@ -16,7 +16,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from synth_modules.executors.ray_cluster import start_local_cluster  # noqa: E402
 from synth_modules.executors.ray_dispatch import ActorDispatcher  # noqa: E402
+from synth_modules.sampling import sample_id  # noqa: E402
 
 SAMPLES = 8
 SEED = 5
@@ -38,13 +40,15 @@ class EchoActor:
 def ray_cluster():
     """One real local cluster (2 CPUs) for the module; executors join it and must leave it running."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    start_local_cluster(num_cpus=2)
     yield ray
     ray.shutdown()
 
 
 def _echo_actors(count: int) -> list:
-    remote = ray.remote(EchoActor).options(num_cpus=0.5, max_restarts=-1, max_task_retries=0, max_concurrency=4)
+    remote = ray.remote(EchoActor).options(
+        num_cpus=0.5, max_restarts=-1, max_task_retries=0, max_concurrency=4
+    )
     return [remote.remote() for _ in range(count)]
 
 
@@ -92,3 +96,121 @@ def test_dispatch_moves_work_off_an_actor_gone_for_good(ray_cluster):
     with pytest.raises(RuntimeError):
         lost.result(timeout=60)
     dispatcher.close()
+
+
+# ----- the pipeline on Ray ---------------------------------------------------------------------------------------
+def _config(out: Path, samples: int, executor: str):
+    from synth_modules.config import build_config
+
+    return build_config(
+        None,
+        {
+            "num_total_samples": samples,
+            "num_worker": 2,
+            "seed": SEED,
+            "output_dir": str(out),
+            "progress": False,
+            "executor": executor,
+            # Small programs, and a timeout no loaded CI box reaches: verdicts must not depend on speed.
+            "num_core_ops_range": [1, 1],
+            "num_compound_ops_range": [0, 0],
+            "num_supporting_ops_range": [1, 2],
+            "timeout_s": 600,
+        },
+    )
+
+
+def _ledger(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _decisions(out: Path) -> tuple[list[str], list[str]]:
+    accepted = [r["id"] for r in _ledger(out / "manifest.jsonl")]
+    final_rejected = [r["id"] for r in _ledger(out / "rejected.jsonl") if r.get("final")]
+    return accepted, final_rejected
+
+
+def _programs(out: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(out.glob("SynthModel_*.py"))}
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> Path:
+    from synth_modules.pipeline import run_generation
+
+    out = tmp_path_factory.mktemp("local") / "programs"
+    run_generation(_config(out, SAMPLES, "local"))
+    return out
+
+
+class _ActorKiller(threading.Thread):
+    """SIGKILL one sandbox actor's process (as the OOM killer would) a moment after it starts taking jobs.
+
+    The actor's first jobs wait on its worker's Inductor warm-up (seconds), so they are in flight when it dies.
+    """
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.killed_pid: int | None = None
+        self.orphans: list[int] = []  # the killed actor's sandbox workers
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            found = [
+                a
+                for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["name"].startswith("synth-sandbox-")
+            ]
+            if found:
+                target = min(found, key=lambda a: a["name"])
+                actor = ray.get_actor(target["name"], namespace=target["namespace"])
+                while not self.orphans:  # the pool registers its worker from a thread, just after start
+                    self.orphans = ray.get(actor.worker_pids.remote(), timeout=300)
+                    time.sleep(0.1)
+                time.sleep(2.0)
+                self.killed_pid = ray.get(actor.ready.remote(), timeout=60)
+                os.kill(self.killed_pid, signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_ray_run_matches_local_across_a_resume_and_a_killed_actor(ray_cluster, local_run, tmp_path, caplog):
+    import psutil
+
+    from synth_modules.pipeline import run_generation
+
+    out = tmp_path / "programs"
+    first = run_generation(_config(out, SAMPLES // 2, "ray"))  # a first driver: the first half
+    assert first.samples == SAMPLES // 2
+    assert ray.is_initialized()  # the executor joined our cluster and left it running
+
+    killer = _ActorKiller()
+    killer.start()
+    with caplog.at_level(logging.WARNING, logger="synth_modules.executors"):
+        second = run_generation(_config(out, SAMPLES, "ray"))  # a restarted driver: resumes from the ledgers
+    killer.stop.set()
+    killer.join()
+
+    assert second.skipped == SAMPLES // 2
+    assert killer.killed_pid is not None, "the run ended before an actor could be killed"
+    assert "resubmitting" in caplog.text  # the kill hit jobs in flight, and they ran again elsewhere
+    # The killed actor's warm workers noticed their parent was gone and exited.
+    deadline = time.time() + 30
+    while time.time() < deadline and any(psutil.pid_exists(p) for p in killer.orphans):
+        time.sleep(0.5)
+    assert killer.orphans and not any(psutil.pid_exists(p) for p in killer.orphans)
+
+    accepted, rejected = _decisions(out)
+    assert len(accepted) == len(set(accepted)), "an accepted program was written twice"
+    assert len(rejected) == len(set(rejected))
+    expected_ids = {sample_id(SEED, i) for i in range(SAMPLES)}
+    assert set(accepted) | set(rejected) == expected_ids and not set(accepted) & set(rejected)
+    local_accepted, local_rejected = _decisions(local_run)
+    assert accepted == local_accepted  # same ids, same (index) order
+    assert rejected == local_rejected
+    assert _programs(out) == _programs(local_run)  # byte-identical program files
+    assert len(accepted) >= SAMPLES // 2

@@ -102,7 +102,9 @@ def _compose(count: int, seed: int = 11) -> list:
         sample = sampler.sample(index)
         index += 1
         try:
-            generations.append(asyncio.run(backend.generate(GenerationRequest(sample=sample, entry_point=""))))
+            generations.append(
+                asyncio.run(backend.generate(GenerationRequest(sample=sample, entry_point="")))
+            )
         except Exception:  # composer failures are the composer's tests' business
             continue
     return generations

@@ -76,7 +76,7 @@ def monotone(fn, spread: float = 1.0):
     """Values after an increasing map: bounds map through `fn`, the spread shrinks by `spread` at most."""
 
     def values(v: Values, a: Args) -> Values:
-        lo, hi = fn(v.lo), fn(v.hi)
+        lo, hi = fn(max(v.lo, v.mean - 5 * v.std)), fn(min(v.hi, v.mean + 5 * v.std))
         mean = min(max(fn(v.mean), lo), hi)
         return Values(mean, max(min(v.std * spread, (hi - lo) / 2), 1e-4), lo, hi)
 

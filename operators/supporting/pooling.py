@@ -129,9 +129,11 @@ def _adaptive_args(nd: int):
         if len(shape) != nd + 2:
             return None
         spatial = shape[2:]
+        if max(spatial) < 2:
+            return None  # pooling size-1 axes is the identity
         if rng.random() < 0.4:
             return {"output_size": 1}
-        sizes = tuple(rng.choice([s for s in (1, 2, 3, 4, 5, 7, 8) if s <= size] or [1]) for size in spatial)
+        sizes = tuple(rng.choice([s for s in (1, 2, 3, 4, 5, 7, 8) if s < size] or [1]) for size in spatial)
         if nd > 1 and len(set(sizes)) == 1 and rng.random() < 0.6:
             return {"output_size": sizes[0]}
         return {"output_size": sizes if nd > 1 else sizes[0]}

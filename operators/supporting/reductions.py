@@ -206,7 +206,7 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         make_args=_reduce_args(multi=False, min_size=2, max_size=4),
         functional=_forms("prod", "prod"),
         values=lambda v, a: Values(v.mean ** a.get("_count", 2), max(v.rms ** a.get("_count", 2), 1e-3)),
-        domain="bounded",
+        domain="unit_scale",
     ),
     _reduction(
         "median",

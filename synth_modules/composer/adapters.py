@@ -22,6 +22,10 @@ DOMAIN_FIXES: dict[str, tuple[str, ...]] = {
     "has_positive": ("Tanh", "abs", "Softplus"),
     "has_negative": ("LayerNorm", "Tanh", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
     "not_small": ("LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
+    "unit_scale": ("LayerNorm", "Tanh", "Softsign"),
+    "positive_away": ("Sigmoid", "Softplus", "exp", "Tanh", "Hardtanh", "clamp"),
+    "calm": ("LayerNorm", "Tanh", "Softsign", "Sigmoid"),
+    "active": ("LayerNorm", "Softsign", "Tanh"),
     "no_zero_floor": ("GELU", "ELU", "SiLU", "Tanh"),
 }
 
@@ -66,7 +70,8 @@ def shape_moves(state: TensorState) -> list[Move]:
 
 
 def domain_moves(domain: str, rng: random.Random) -> list[Move]:
-    return [(name, {}) for name in DOMAIN_FIXES.get(domain, ())]
+    key = "active" if domain.startswith("active:") else domain
+    return [(name, {}) for name in DOMAIN_FIXES.get(key, ())]
 
 
 def breaker_moves(rng: random.Random) -> list[Move]:

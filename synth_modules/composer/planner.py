@@ -235,15 +235,19 @@ class Composer:
     def _search(
         self, state: TensorState, target: Callable[[TensorState], Placement | None], depth: int = 3
     ) -> tuple[list[Placement], Placement] | None:
-        """Breadth-first search over adapter chains (shortest first) until `target` fits."""
+        """Breadth-first search over adapter chains (shortest first) until `target` fits.
+
+        Bounded so composition stays in milliseconds: a few candidates per level, a small frontier.
+        """
         rng = self.rng
         reason = self.last_reason
         frontier: list[tuple[TensorState, list[Placement]]] = [(state, [])]
-        for _ in range(depth):
+        widths = (18, 10, 8)
+        for level in range(depth):
             found: list[tuple[list[Placement], Placement]] = []
             grown: list[tuple[TensorState, list[Placement]]] = []
             for current, path in frontier:
-                for move in self._moves(current, reason):
+                for move in self._moves(current, reason)[: widths[level]]:
                     placement = self._move_placement(move, current)
                     if placement is None:
                         continue
@@ -251,18 +255,21 @@ class Composer:
                     hit = target(after)
                     if hit is not None:
                         found.append(([*path, placement], hit))
+                        if len(found) >= 3:
+                            break
                     grown.append((after, [*path, placement]))
+                if len(found) >= 3:
+                    break
             if found:
                 return rng.choice(found)
             rng.shuffle(grown)
-            frontier = grown[:10]
+            frontier = grown[: (6 if level == 0 else 4)]
         return None
 
     def _moves(self, state: TensorState, reason: str) -> list[Move]:
         moves = shape_moves(state)
         rng = self.rng
         rng.shuffle(moves)
-        moves = moves[:18]
         if reason.startswith("domain:"):
             moves = domain_moves(reason.split(":", 1)[1], rng) + moves[:6]
         elif reason.startswith(("constant", "cancels")):

@@ -104,6 +104,8 @@ def domain_ok(domain: str | None, v: Values) -> bool:
         return v.std >= 0.2
     if domain == "no_zero_floor":
         return v.lo != 0.0
+    if domain == "unit_scale":
+        return 0.5 <= v.rms <= 2.0 and v.typical_max <= BOUNDED_MAX
     if domain == "positive_away":
         return v.lo >= POSITIVE_AWAY
     if domain == "calm":

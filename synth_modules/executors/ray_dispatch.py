@@ -204,4 +204,3 @@ class ActorDispatcher(Generic[T]):
         backlog, self._backlog = list(self._backlog), deque()
         for pending in backlog:
             pending.future.set_exception(RuntimeError(f"{pending.label}: {reason}"))
-

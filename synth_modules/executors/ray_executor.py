@@ -78,7 +78,7 @@ class RayExecutor:
                 max_restarts=-1,
                 max_task_retries=0,  # the dispatcher resubmits, to any live actor, not only this one
                 max_concurrency=JOBS_PER_ACTOR + 2,  # room for ready() probes and close() beside jobs
-                runtime_env=self._connection.runtime_env(),
+                runtime_env=self._connection.actor_env,
             ).remote(options)
             for i in range(num_workers)
         ]

@@ -107,7 +107,6 @@ def _read_launches(raw_code: str, example_args: list[torch.Tensor]) -> dict[str,
     if any(len(k.launchers or []) != 1 for k in kernels.values()):
         with torch.no_grad():
             module.call([a.clone() for a in example_args])
-        torch.cuda.synchronize()
     return {name: _launch_of(kernel) for name, kernel in kernels.items()}
 
 
@@ -122,18 +121,22 @@ def capture_inductor(model: nn.Module, inputs: list[Any]) -> Capture:
         graphs.append(list(example_inputs))
         return compile_fx(gm, example_inputs)
 
+    from torch._dynamo.utils import counters
+
+    counters["graph_break"].clear()  # Dynamo tallies break reasons here, including code it left to eager
     started = time.perf_counter()
     compiled = torch.compile(model, backend=backend, fullgraph=False)
     try:
         with torch.no_grad():
             _, codes = run_and_get_code(compiled, *inputs)
-        torch.cuda.synchronize()
     except ExportError:
         raise
     except Exception as error:  # Inductor/Triton failures of any kind end this program only
         raise ExportError(Category.CAPTURE_FAILURE, f"{type(error).__name__}: {error}"[:2000]) from None
-    if len(graphs) > 1:
-        raise ExportError(Category.GRAPH_BREAK, f"Dynamo split forward into {len(graphs)} graphs")
+    breaks = sorted(counters["graph_break"], key=lambda reason: -counters["graph_break"][reason])
+    if len(graphs) > 1 or breaks:
+        reason = f": {str(breaks[0]).splitlines()[0][:300]}" if breaks else ""
+        raise ExportError(Category.GRAPH_BREAK, f"Dynamo split forward into {len(graphs)} graph(s){reason}")
     if not graphs:
         raise ExportError(Category.UNSUPPORTED, "Dynamo captured no graph (forward ran eagerly)")
     if len(codes) != 1:

@@ -11,6 +11,7 @@ This module is pure text/AST work (no GPU), so it is tested on CPU against commi
 from __future__ import annotations
 
 import ast
+import builtins
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -334,6 +335,15 @@ def _names_used(nodes: list[ast.stmt]) -> set[str]:
     return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
+def _free_names(func: ast.FunctionDef, module_names: set[str]) -> set[str]:
+    """Names `func` reads that nothing defines: Inductor passes graph constants to its module as attributes."""
+    local = {a.arg for a in func.args.args} | {
+        n.id for n in ast.walk(func) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))
+    }
+    loaded = {n.id for n in ast.walk(func) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return loaded - local - module_names - set(dir(builtins))
+
+
 def clean_output_code(raw_code: str, launches: dict[str, KernelLaunch]) -> CleanedCode:
     """Clean one captured Inductor output module (see the module docstring for what changes)."""
     try:
@@ -392,6 +402,11 @@ def clean_output_code(raw_code: str, launches: dict[str, KernelLaunch]) -> Clean
     unique_imports: dict[str, ast.stmt] = {}
     for node in imports:
         unique_imports.setdefault(ast.unparse(node), node)
+    defined = {(a.asname or a.name).split(".")[0] for node in unique_imports.values() for a in node.names}  # type: ignore[attr-defined]
+    defined |= {t.id for alias in kept_aliases for t in alias.targets} | set(kernels)  # type: ignore[attr-defined]
+    free = _free_names(call_func, defined | set(rewriter.grids))
+    if free:
+        raise ExportError(Category.UNSUPPORTED, f"call() reads graph constants or globals {sorted(free)}")
     body: list[ast.stmt] = [*unique_imports.values(), *kept_aliases, *kernel_nodes, call_func]
     module = ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))
     return CleanedCode(

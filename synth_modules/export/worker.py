@@ -49,6 +49,8 @@ def _prepare(device: str, warmup: bool) -> None:
     """Strict float32 (no TF32) for honest comparisons, and a tiny compile so the first program pays no warm-up."""
     import torch
 
+    import synth_modules.export.pairing  # noqa: F401 -- imported before `ready`, never inside a task's timeout
+
     torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

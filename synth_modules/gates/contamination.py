@@ -123,8 +123,8 @@ class ContaminationMatcher:
             return []
         found: dict[str, Match] = {}
         for problem, variant in self._near:
-            if problem.name in found:
-                continue
+            if problem.name in found or abs(len(variant) - len(seq)) > 1:
+                continue  # every near-miss kind changes the length by at most one
             edit = _one_edit(seq, variant)
             if edit is None and sorted(seq) == sorted(variant):
                 edit = "reordered"  # only reachable with strictness "exact": otherwise it is a match

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from synth_modules.canonical import canonical_hash, code_shingles, jaccard
+from synth_modules.canonical import fingerprint_parts, jaccard
 from synth_modules.gates.base import Gate, GateInput
 from synth_modules.types import Category, GateDecision
 
@@ -56,10 +56,10 @@ class DedupGate(Gate):
         return len(self._shingles)
 
     def fingerprint(self, source: str) -> Fingerprint:
-        shingles = code_shingles(source, self.shingle_size)
+        exact, shingles = fingerprint_parts(source, self.shingle_size)
         minhash = MinHash(num_perm=self.num_perm, seed=_SEED, hashfunc=_identity)
         minhash.update_batch(shingles.tolist())
-        return Fingerprint(canonical_hash(source), shingles, minhash)
+        return Fingerprint(exact, shingles, minhash)
 
     def nearest(self, fingerprint: Fingerprint) -> tuple[str | None, float]:
         """The most similar admitted program among LSH candidates, and its exact Jaccard similarity."""

@@ -6,6 +6,7 @@ exercise each layer on its own.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fnmatch
 import os
@@ -104,6 +105,17 @@ def set_process_limits(cpu_seconds: int, file_size_mb: int = 512, max_processes:
             resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
 
 
+def process_count(uid: int) -> int:
+    """How many processes `uid` runs now (RLIMIT_NPROC counts per uid, machine-wide)."""
+    count = 0
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    count += entry.stat().st_uid == uid
+    return count
+
+
 def unprivileged_ids(readable: list[str] | None = None) -> tuple[int, int] | None:
     """(uid, gid) of `nobody` when running as root and `nobody` can read every path in `readable`.
 
@@ -197,15 +209,17 @@ _ETC_FILES = (
 _DEV_FILES = ("null", "zero", "full", "random", "urandom", "fd", "stdin", "stdout", "stderr")
 
 
-def read_roots(extra: list[str] | None = None, gpu: bool = False) -> list[str]:
+def gpu_device_files() -> list[str]:
+    """GPU device nodes a CUDA/ROCm program opens read-write and ioctls."""
+    names = [n for n in os.listdir("/dev") if n.startswith(("nvidia", "kfd"))]
+    return [os.path.join("/dev", n) for n in sorted(names)]
+
+
+def read_roots(extra: list[str] | None = None) -> list[str]:
     """Paths a sandboxed program (and g++) may read: system dirs, the interpreter, its packages."""
     roots = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/sys"]
     roots += [os.path.join("/etc", name) for name in _ETC_FILES]
     roots += [os.path.join("/dev", name) for name in _DEV_FILES]
-    if gpu:
-        roots += [
-            os.path.join("/dev", n) for n in os.listdir("/dev") if n.startswith(("nvidia", "dri", "kfd"))
-        ]
     for prefix in {
         sys.prefix,
         sys.base_prefix,

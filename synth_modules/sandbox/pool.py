@@ -189,6 +189,7 @@ class SandboxPool:
         self._lock = threading.Lock()
         self._workers: dict[int, WorkerProcess] = {}
         self._closed = False
+        self._ready = [threading.Event() for _ in range(num_workers)]
         self._threads = [
             threading.Thread(target=self._serve, args=(slot,), name=f"sandbox-{slot}", daemon=True)
             for slot in range(num_workers)
@@ -230,6 +231,15 @@ class SandboxPool:
         futures = [self.submit(job) for job in jobs]
         return [f.result() for f in futures]
 
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every worker finished its warm-up (or failed to start); False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for event in self._ready:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not event.wait(remaining):
+                return False
+        return True
+
     def worker_pids(self) -> list[int]:
         with self._lock:
             return [w.pid for w in self._workers.values() if w.alive()]
@@ -265,6 +275,10 @@ class SandboxPool:
 
     def _serve(self, slot: int) -> None:
         worker = self._start(slot, warm=True) if self.options.warm else None
+        if worker is not None:
+            with contextlib.suppress(WorkerFailure):  # a start failure is reported on the first job
+                worker.wait_ready()
+        self._ready[slot].set()
         try:
             while True:
                 item = self._queue.get()

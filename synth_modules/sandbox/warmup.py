@@ -33,10 +33,18 @@ class _WarmupModel(nn.Module):
         return torch.logsumexp(y, dim=1) + y.softmax(-1).amax(dim=1)
 
 
-def warm_up(compile_backend: str = "inductor", extra_modules: tuple[str, ...] = ()) -> dict[str, float]:
-    """Run eager, backward, FLOP counting and one torch.compile; import `extra_modules`. Returns timings."""
+def warm_up(
+    compile_backend: str = "inductor", extra_modules: tuple[str, ...] = (), gpu: bool = False
+) -> dict[str, float]:
+    """Run eager, backward, FLOP counting and one torch.compile (on CPU); import `extra_modules`.
+
+    With `gpu`, Triton and Inductor's Triton codegen are imported too, but CUDA is never initialised here:
+    a CUDA context does not survive fork, so each child initialises its own.
+    """
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    if gpu:
+        extra_modules = (*extra_modules, "triton", "torch._inductor.codegen.triton")
     for name in extra_modules:
         # An extra this machine lacks is not the worker's problem: the child that imports it reports it.
         with contextlib.suppress(Exception):

@@ -37,6 +37,7 @@ from synth_modules.sandbox.warmup import warm_up
 from synth_modules.types import Category, Stage, Verdict
 
 _STDERR_TAIL = 800
+_MAX_NEW_PROCESSES = 512  # a fork bomb stops here; g++ needs a handful
 _STEP_STAGES = {
     "load": Stage.LOAD,
     "init": Stage.INIT,
@@ -124,8 +125,11 @@ def _confine(
     applied["netns"] = os.geteuid() == 0 and limits.new_network_namespace()
     if options.device == "cpu":  # CUDA reserves huge virtual ranges: an address-space cap would break it
         limits.set_memory_limit(options.memory_limit_mb)
+    # RLIMIT_NPROC counts every process of the uid: `nobody` runs only sandboxes, uid 0 runs everything else.
+    uid = privileges.ids[0] if privileges.ids else os.geteuid()
     limits.set_process_limits(
-        cpu_seconds=math.ceil(options.timeout_s) + 10, max_processes=256 if privileges.ids else None
+        cpu_seconds=math.ceil(options.timeout_s) + 10,
+        max_processes=limits.process_count(uid) + _MAX_NEW_PROCESSES,
     )
     if privileges.ids:
         limits.drop_privileges(privileges.ids)
@@ -133,8 +137,8 @@ def _confine(
         limits.drop_capabilities()
     applied["user"] = privileges.describe()
     limits.die_with_parent()
-    read_roots = limits.read_roots([dirs.tmp, dirs.warm_cache], gpu=options.device != "cpu")
-    applied["landlock"] = landlock.restrict(read_roots, [job_dir, os.devnull])
+    writable = [job_dir, os.devnull] + (limits.gpu_device_files() if options.device != "cpu" else [])
+    applied["landlock"] = landlock.restrict(limits.read_roots([dirs.tmp, dirs.warm_cache]), writable)
     return applied
 
 
@@ -346,10 +350,8 @@ def serve(base_dir: str, warm: bool) -> None:
     options = SandboxOptions(**config["options"])
     warmup_timings: dict[str, float] = {}
     if warm:
-        if options.compile:
-            warmup_timings = warm_up(options.compile_backend, tuple(options.extra_allowed_imports))
-        else:
-            warmup_timings = warm_up("eager", tuple(options.extra_allowed_imports))
+        backend = options.compile_backend if options.compile else "eager"
+        warmup_timings = warm_up(backend, tuple(options.extra_allowed_imports), gpu=options.device != "cpu")
     control.send({"op": "ready", "pid": os.getpid(), "warmup": warmup_timings, "user": privileges.describe()})
     while True:
         try:
@@ -376,6 +378,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args.base_dir, warm=not args.no_warm)
     finally:
         kill_descendants()
+        # The pool removes this directory too, but not if it died: then the worker is the last one to know.
+        shutil.rmtree(args.base_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,242 @@
+"""The process sandbox on its own: static checks bypassed (test-only option), so malicious code really runs.
+
+Nothing may escape: no file outside the job directory, no secret, no process left behind, no state leaking into
+the next program, and a worker that dies costs one `crash` verdict, not the run. Compile is off here to keep
+the worker warm-up cheap; tests/test_sandbox.py covers the compile path.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import time
+import uuid
+
+import psutil
+import pytest
+from sandbox_corpus import ESCAPE_MARKER_GLOB, SLEEPER_ARG, load_corpus
+
+from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob, landlock, limits
+
+SECRET = f"sk-sandbox-test-{uuid.uuid4().hex}"
+CORPUS = load_corpus()
+UNCHECKED = SandboxOptions(timeout_s=120, memory_limit_mb=1024, static_checks=False, compile=False)
+
+GOOD_RELU = """
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x)) + x.relu()
+
+
+def get_inputs():
+    return [torch.randn(3, 6)]
+
+
+def get_init_inputs():
+    return [[], {}]
+"""
+
+GRANDCHILD_THEN_LOOP = """
+import subprocess
+import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        subprocess.Popen(["sleep", "4243"])
+        while True:
+            pass
+
+
+def get_inputs():
+    return [torch.randn(2, 3)]
+
+
+def get_init_inputs():
+    return [[], {}]
+"""
+
+SLOW = GRANDCHILD_THEN_LOOP.replace('subprocess.Popen(["sleep", "4243"])', "pass")
+
+
+def _sleepers(arg: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if cmdline[:1] == ["sleep"] and arg in cmdline:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(scope="module")
+def secret_env():
+    os.environ["SECRET_API_KEY"] = SECRET
+    os.environ["HF_TOKEN"] = SECRET
+    yield SECRET
+    os.environ.pop("SECRET_API_KEY", None)
+    os.environ.pop("HF_TOKEN", None)
+
+
+@pytest.fixture(scope="module")
+def pool(secret_env):
+    with SandboxPool(num_workers=1, options=UNCHECKED) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="module")
+def corpus_verdicts(pool):
+    for marker in glob.glob(ESCAPE_MARKER_GLOB):
+        os.remove(marker)
+    futures = {item.name: pool.submit(item.job()) for item in CORPUS}
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("item", CORPUS, ids=lambda p: p.name)
+def test_corpus_contained_without_static_checks(item, corpus_verdicts):
+    verdict = corpus_verdicts[item.name]
+    got = "ok" if verdict.ok else verdict.category
+    assert got == item.expect_unchecked, f"{item.name}: {verdict.stage} {verdict.category} {verdict.message}"
+    assert "ESCAPED" not in verdict.message
+
+
+def test_no_file_escaped(corpus_verdicts):
+    assert not glob.glob(ESCAPE_MARKER_GLOB)
+    assert "Permission denied" in corpus_verdicts["file_write"].message
+    assert "contained" in corpus_verdicts["os_system"].message
+    assert "contained" in corpus_verdicts["subclasses_escape"].message
+
+
+def test_no_secret_readable(corpus_verdicts, secret_env):
+    assert "contained: no secret visible" in corpus_verdicts["env_secret"].message
+    for verdict in corpus_verdicts.values():
+        assert secret_env not in verdict.message
+
+
+def test_parent_cannot_be_killed_and_segfault_is_a_crash(pool, corpus_verdicts):
+    assert corpus_verdicts["kill_parent"].category == "eager_error"
+    assert pool.restarts == 0
+    assert "SIGSEGV" in corpus_verdicts["segfault_ctypes"].message
+    assert "code 7" in corpus_verdicts["os_exit"].message
+
+
+def test_no_process_left_behind(corpus_verdicts):
+    assert corpus_verdicts["fork_sleeper"].ok and corpus_verdicts["daemon_sleeper"].ok
+    assert not _sleepers(SLEEPER_ARG)
+
+
+def test_monkeypatching_does_not_leak_into_the_next_program(pool):
+    patcher = next(item for item in CORPUS if item.name == "monkeypatch_torch")
+    first = pool.submit(patcher.job())
+    second = pool.submit(ValidationJob(id="after-patch", source=GOOD_RELU))  # one worker: same process next
+    assert first.result().ok
+    verdict = second.result()
+    assert verdict.ok, verdict.message
+
+
+def test_timeout_kills_the_whole_process_group(pool):
+    verdict = pool.submit(
+        ValidationJob(id="grandchild", source=GRANDCHILD_THEN_LOOP, extra={"timeout_s": 4})
+    ).result()
+    assert verdict.category == "timeout" and verdict.stage == "eager"
+    assert not _sleepers("4243")
+
+
+def test_worker_death_costs_one_job_and_the_worker_is_replaced(pool):
+    before = pool.restarts
+    future = pool.submit(ValidationJob(id="slow", source=SLOW, extra={"timeout_s": 60}))
+    deadline = time.monotonic() + 120
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    (pid,) = pool.worker_pids()
+    os.kill(pid, signal.SIGKILL)
+    verdict = future.result(timeout=120)
+    assert verdict.category == "crash" and "worker" in verdict.message
+    assert pool.restarts == before + 1
+    after = pool.submit(ValidationJob(id="after-death", source=GOOD_RELU)).result(timeout=600)
+    assert after.ok, after.message
+    assert pool.worker_pids() and pool.worker_pids()[0] != pid
+
+
+def test_isolation_layers_reported(pool):
+    pool.submit(ValidationJob(id="layers", source=GOOD_RELU)).result()
+    layers = pool.isolation
+    assert layers["landlock"] == landlock.abi_version()
+    if os.geteuid() == 0:
+        assert layers["user"] in ("uid 65534", "uid 0 without capabilities")
+        assert layers["netns"] is True
+
+
+def test_close_leaves_no_process_and_no_directory(secret_env):
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    pool = SandboxPool(num_workers=1, options=UNCHECKED)
+    assert pool.submit(ValidationJob(id="quick", source=GOOD_RELU)).result().ok
+    base_dirs = [w.base_dir for w in pool._workers.values()]
+    pool.close()
+    assert {p.pid for p in me.children(recursive=True)} <= before
+    assert base_dirs and not any(os.path.exists(d) for d in base_dirs)
+
+
+def test_fresh_interpreter_mode(secret_env):
+    options = SandboxOptions(timeout_s=120, static_checks=False, compile=False, warm=False)
+    with SandboxPool(num_workers=1, options=options) as pool:
+        verdict = pool.submit(ValidationJob(id="fresh", source=GOOD_RELU)).result()
+        assert verdict.ok, verdict.message
+        assert not pool.worker_pids()  # the per-program interpreter is gone
+
+
+# --- single layers, without the pool --------------------------------------------------------------------------
+def test_scrubbed_env_drops_secrets():
+    env = {"PATH": "/usr/bin", "OPENAI_API_KEY": "x", "HF_TOKEN": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "GOOGLE_APPLICATION_CREDENTIALS": "x", "MY_PASSWORD": "x", "GEMINI_API_KEY": "x", "HOME": "/root"}  # fmt: skip
+    assert limits.scrubbed_env(env) == {"PATH": "/usr/bin", "HOME": "/root"}
+
+
+@pytest.mark.skipif(landlock.abi_version() < 6, reason="needs Landlock ABI >= 6 (signal scoping)")
+def test_landlock_alone_blocks_writes_signals_and_environ(tmp_path, secret_env):
+    """Landlock holds without a uid change: this child keeps the parent's uid, as a non-root pool's would.
+
+    (Capabilities are dropped as the sandbox does, so a root test run looks like a non-root user's.)
+    """
+    allowed = tmp_path / "job"
+    allowed.mkdir()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        results = []
+        try:
+            if os.geteuid() == 0:
+                limits.drop_capabilities()
+            landlock.restrict(limits.read_roots(), [str(allowed)])
+            (allowed / "ok.txt").write_text("fine")
+            results.append("write-inside")
+            for attempt in (
+                lambda: open(tmp_path / "outside.txt", "w"),  # noqa: SIM115
+                lambda: open(f"/proc/{os.getppid()}/environ", "rb").read(),  # noqa: SIM115
+                lambda: os.kill(os.getppid(), 0),
+            ):
+                try:
+                    attempt()
+                    results.append("escaped")
+                except PermissionError:
+                    results.append("denied")
+        finally:
+            os.write(write_fd, ",".join(results).encode())
+            os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    outcome = os.read(read_fd, 1024).decode()
+    os.close(read_fd)
+    assert outcome == "write-inside,denied,denied,denied"
+    assert not (tmp_path / "outside.txt").exists()
