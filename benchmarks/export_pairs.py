@@ -45,26 +45,19 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=40)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    results = [
-        _run(f"warm-{args.jobs}", args.run_dir, args.out, jobs=args.jobs),
-        _run(
-            f"fresh-{args.jobs}",
-            args.run_dir,
-            args.out,
-            jobs=args.jobs,
-            limit=args.subset,
-            fresh_interpreter=True,
-        ),
-        _run("warm-1", args.run_dir, args.out, jobs=1, limit=args.subset),
+    plan = [
+        (f"warm-{args.jobs}", {"jobs": args.jobs}),
+        (f"fresh-{args.jobs}", {"jobs": args.jobs, "limit": args.subset, "fresh_interpreter": True}),
+        ("warm-1", {"jobs": 1, "limit": args.subset}),
     ]
-    warm, fresh = results[0]["pairs_per_minute"], results[1]["pairs_per_minute"]
-    print(
-        f"warm/fresh throughput ratio with {args.jobs} workers: {warm / fresh:.1f}x"
-        if fresh
-        else "no fresh pairs"
-    )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results = []
+    for name, settings in plan:
+        results.append(_run(name, args.run_dir, args.out, **settings))
+        if args.json:  # after every run, so a cut-short session keeps what it measured
+            args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        if len(results) == 2 and results[1]["pairs_per_minute"]:
+            ratio = results[0]["pairs_per_minute"] / results[1]["pairs_per_minute"]
+            print(f"warm/fresh throughput ratio with {args.jobs} workers: {ratio:.1f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,7 @@ MULTIHEAD_ATTENTION = OpSpec(
     defaults={"bias": True},
     call="{m}({x}, {y}, {y}, need_weights=False)[0]",
     operand=_SEQ_OR_SELF,
+    needs_contiguous=True,  # the eval fast path's fake kernel assumes contiguous inputs under torch.compile
     effect=Effect.BLOCK,
     values=lambda v, a: Values(0.0, max(0.3 * v.rms, 0.05)),
     learnable_affine={"shift": "bias"},
@@ -195,6 +196,7 @@ def _transformer_spec(name: str, decoder: bool) -> OpSpec:
         defaults={"activation": "relu", "norm_first": False, "bias": True},
         call="{m}({x}, {y})" if decoder else "{m}({x})",
         operand=_SEQ_OR_SELF if decoder else None,
+        needs_contiguous=True,  # the eval fast path's fake kernel assumes contiguous inputs under torch.compile
         effect=Effect.BLOCK,
         values=lambda v, a: Values(0.0, 1.0),
         # post-norm layers end with a LayerNorm over the features

@@ -66,6 +66,14 @@ def _mean_values(v: Values, a: Args) -> Values:
     return Values(v.mean, max(v.std / math.sqrt(n), 1e-3), v.lo, v.hi)
 
 
+def _extreme(v: Values, a: Args, sign: float) -> Values:
+    """Max (sign 1) or min (sign -1) of `_count` values: about sqrt(2 ln n) standard deviations out."""
+    shift = v.std * math.sqrt(2 * math.log(max(a.get("_count", 2), 2)))
+    mean = v.mean + sign * shift
+    mean = min(max(mean, v.lo), v.hi)
+    return Values(mean, max(v.std * 0.4, 1e-3), v.lo, v.hi)
+
+
 def _reduction(name: str, hint: str, *, multi: bool = True, linear: bool = False, **fields) -> OpSpec:
     fields.setdefault("make_args", _reduce_args(multi=multi))
     return supporting(
@@ -127,7 +135,7 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         "amax",
         "torch.amax(x, dim, keepdim=False): max over dim(s)",
         functional=_forms("amax", "amax", positional_ok=False),
-        values=lambda v, a: Values(v.mean + 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        values=lambda v, a: _extreme(v, a, 1.0),
         constant_if=("padded", "ceil"),
         cancels=("negpart",),
     ),
@@ -135,7 +143,7 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         "amin",
         "torch.amin(x, dim, keepdim=False): min over dim(s)",
         functional=_forms("amin", "amin", positional_ok=False),
-        values=lambda v, a: Values(v.mean - 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        values=lambda v, a: _extreme(v, a, -1.0),
         constant_if=("padded", "floor"),
     ),
     _reduction(
@@ -145,7 +153,7 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         functional=lambda a: (
             _forms("max", "max", suffix=".values")(a)[:2] + _forms("max", "max", suffix="[0]")(a)[:1]
         ),
-        values=lambda v, a: Values(v.mean + 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        values=lambda v, a: _extreme(v, a, 1.0),
         aliases=("Max",),
         constant_if=("padded", "ceil"),
         cancels=("negpart",),
@@ -157,7 +165,7 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         functional=lambda a: (
             _forms("min", "min", suffix=".values")(a)[:2] + _forms("min", "min", suffix="[0]")(a)[:1]
         ),
-        values=lambda v, a: Values(v.mean - 2 * v.std, v.std * 0.4, v.lo, v.hi),
+        values=lambda v, a: _extreme(v, a, -1.0),
         aliases=("Min",),
         constant_if=("padded", "floor"),
     ),

@@ -104,6 +104,8 @@ def connect(address: str | None, num_cpus: float | None = None) -> RayConnection
     except ConnectionError as error:
         raise ConfigError(
             f"ray_address={address!r}: no Ray cluster answered ({error}). Start one with `ray start --head` "
-            "or pass ray_address=local for a private cluster on this machine."
+            "or pass ray_address=local for a private cluster on this machine. A cluster with token "
+            "authentication (the default for `ray start` since Ray 2.59) also needs RAY_AUTH_MODE=token and its "
+            "token (RAY_AUTH_TOKEN or ~/.ray/auth_token) in the driver's environment."
         ) from error
     return RayConnection(owned=True)

@@ -123,6 +123,8 @@ def compute_stats(
     size distributions, quality-gate counts and (with `audit`) a re-check of the accepted programs."""
     records = load_run(output_dir)
     stats = StatsTracker.from_ledgers(Path(output_dir)).to_dict()
+    # "now - first record" means nothing once the run is over; decided_span_s replaces it
+    stats.pop("elapsed_s", None)
     threshold = float(records.config.get("dedup_threshold", 0.9))
     audit_data = audit_accepted(records, threshold, audit_limit) if audit else None
     failures = stats.get("failures_by_category", {})

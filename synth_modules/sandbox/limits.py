@@ -12,6 +12,7 @@ import fnmatch
 import os
 import pwd
 import resource
+import shutil
 import signal
 import struct
 import sys
@@ -215,11 +216,23 @@ def gpu_device_files() -> list[str]:
     return [os.path.join("/dev", n) for n in sorted(names)]
 
 
+def compiler_roots() -> list[str]:
+    """Install prefixes of the C/C++ compilers Inductor may call (they need not live in /usr: /opt/gcc, conda)."""
+    roots = []
+    for name in (os.environ.get("CXX"), os.environ.get("CC"), "g++", "c++", "gcc", "cc", "clang++"):
+        path = name and shutil.which(name)
+        if path:
+            for candidate in (path, os.path.realpath(path)):
+                roots.append(os.path.dirname(os.path.dirname(candidate)))  # <prefix>/bin/g++ -> <prefix>
+    return [r for r in roots if r not in ("/", "")]
+
+
 def read_roots(extra: list[str] | None = None) -> list[str]:
-    """Paths a sandboxed program (and g++) may read: system dirs, the interpreter, its packages."""
+    """Paths a sandboxed program (and g++) may read: system dirs, compilers, the interpreter, its packages."""
     roots = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/sys"]
     roots += [os.path.join("/etc", name) for name in _ETC_FILES]
     roots += [os.path.join("/dev", name) for name in _DEV_FILES]
+    roots += compiler_roots()
     for prefix in {
         sys.prefix,
         sys.base_prefix,

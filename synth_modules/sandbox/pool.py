@@ -55,9 +55,15 @@ def shared_tmp_dir() -> str:
     return path
 
 
-def worker_env(base_dir: str) -> dict[str, str]:
-    """The worker's environment: the parent's minus secrets, single-threaded, caches under `base_dir`."""
+def worker_env(base_dir: str, device: str = "cpu") -> dict[str, str]:
+    """The worker's environment: the parent's minus secrets, single-threaded, caches under `base_dir`.
+
+    For CPU validation the GPUs are hidden: Dynamo would otherwise initialise CUDA in the warm worker, and a
+    CUDA context does not survive the fork of each child.
+    """
     env = limits.scrubbed_env()
+    if device == "cpu":
+        env.update(CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="")
     python_path = [_PACKAGE_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env.update(
         PYTHONPATH=os.pathsep.join(python_path),
@@ -93,7 +99,7 @@ class WorkerProcess:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                env=worker_env(self.base_dir),
+                env=worker_env(self.base_dir, options.device),
                 cwd=self.base_dir,
                 start_new_session=True,  # a terminal's Ctrl-C reaches the pool, which shuts workers down
             )

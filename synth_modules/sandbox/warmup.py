@@ -38,17 +38,18 @@ def warm_up(
 ) -> dict[str, float]:
     """Run eager, backward, FLOP counting and one torch.compile (on CPU); import `extra_modules`.
 
-    With `gpu`, Triton and Inductor's Triton codegen are imported too, but CUDA is never initialised here:
-    a CUDA context does not survive fork, so each child initialises its own.
+    With `gpu` only the imports happen: Dynamo (and Inductor's Triton codegen) query CUDA, which poisons every
+    later fork, so each child initialises CUDA, and compiles, on its own.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    if gpu:
-        extra_modules = (*extra_modules, "triton", "torch._inductor.codegen.triton")
     for name in extra_modules:
         # An extra this machine lacks is not the worker's problem: the child that imports it reports it.
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    if gpu:  # no tensor work at all: even seeding the RNG may touch CUDA state that a fork cannot carry
+        timings["imports"] = round(time.perf_counter() - start, 3)
+        return timings
     torch.manual_seed(0)
     model = _WarmupModel().eval()
     x = torch.randn(2, 3, 8, 8)
