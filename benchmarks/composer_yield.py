@@ -19,16 +19,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import operators  # noqa: E402
-from synth_modules.backends.builtin import BuiltinBackend  # noqa: E402
-from synth_modules.config import GeneratorConfig  # noqa: E402
-from synth_modules.program import make_entry_point  # noqa: E402
-from synth_modules.sampling import UniformSampler  # noqa: E402
-from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob  # noqa: E402
-from synth_modules.types import Generation, GenerationRequest  # noqa: E402
+import operators
+from synth_modules.backends.builtin import BuiltinBackend
+from synth_modules.config import GeneratorConfig
+from synth_modules.program import make_entry_point
+from synth_modules.sampling import UniformSampler
+from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
+from synth_modules.types import Generation, GenerationRequest
 
 
-def compose_all(config: GeneratorConfig, count: int, start: int, attempt: int) -> list[tuple[int, Generation]]:
+def compose_all(
+    config: GeneratorConfig, count: int, start: int, attempt: int
+) -> list[tuple[int, Generation]]:
     sampler, backend = UniformSampler(config), BuiltinBackend(config)
     out = []
     for index in range(start, start + count):
@@ -39,7 +41,9 @@ def compose_all(config: GeneratorConfig, count: int, start: int, attempt: int) -
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--start", type=int, default=0, help="first sample index")
     parser.add_argument("--seed", type=int, default=0)
@@ -109,10 +113,14 @@ def main() -> int:
     sampleable = {op.name for op in operators.all_ops(include_unsupported=False)}
     never = sorted(sampleable - set(ok_ops))
 
-    print(f"composed {total} programs in {compose_s * 1000:.0f} ms ({compose_s * 1000 / max(total, 1):.1f} ms each)")
+    print(
+        f"composed {total} programs in {compose_s * 1000:.0f} ms ({compose_s * 1000 / max(total, 1):.1f} ms each)"
+    )
     print(f"validated in {validate_s:.0f} s with {args.workers} workers ({total / validate_s * 60:.0f}/min)")
     seconds = sorted(v.seconds for v in verdicts)
-    print(f"per program: median {seconds[len(seconds) // 2]:.1f} s, max {seconds[-1]:.1f} s (sandbox wall time)")
+    print(
+        f"per program: median {seconds[len(seconds) // 2]:.1f} s, max {seconds[-1]:.1f} s (sandbox wall time)"
+    )
     print(f"valid: {valid}/{total} = {100 * valid / max(total, 1):.1f}%")
     print("failures by category:", dict(categories.most_common()))
     rates = sorted(
@@ -123,7 +131,9 @@ def main() -> int:
     if never:
         print("never in a valid program:", ", ".join(never))
     for index, gen, verdict in failures[: args.show_failures]:
-        print(f"--- sample {index} {gen.final_pattern}: {verdict.category} at {verdict.stage}: {verdict.message[:300]}")
+        print(
+            f"--- sample {index} {gen.final_pattern}: {verdict.category} at {verdict.stage}: {verdict.message[:300]}"
+        )
     if args.dump_dir:
         out = Path(args.dump_dir)
         out.mkdir(parents=True, exist_ok=True)

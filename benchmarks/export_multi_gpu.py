@@ -15,13 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from synth_modules.export.pairs import PAIRS_FILE, REJECTED_FILE, ExportSettings, export_pairs, visible_gpus
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synth_modules.export.pairs import (
+    PAIRS_FILE,
+    REJECTED_FILE,
+    ExportSettings,
+    export_pairs,
+    visible_gpus,
+)
 
 
 class _LedgerClock(threading.Thread):
@@ -60,7 +69,9 @@ def _run(name: str, run_dir: Path, work: Path, device: str, limit: int | None) -
     clock.done.set()
     clock.join()
     first = clock.first_result_at or ended
-    steady = 60.0 * (summary.attempted - 1) / (ended - first) if summary.attempted > 1 and ended > first else 0.0
+    steady = (
+        60.0 * (summary.attempted - 1) / (ended - first) if summary.attempted > 1 and ended > first else 0.0
+    )
     verified_share = summary.verified / max(1, summary.attempted)
     result = {
         "run": name,
@@ -82,7 +93,9 @@ def _run(name: str, run_dir: Path, work: Path, device: str, limit: int | None) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=None, help="export only the first N programs")

@@ -25,7 +25,10 @@ def _embedding_args(rng: random.Random, shape: Shape) -> Args | None:
     dims = [d for d in _DIMS if rows * d <= MAX_NUMEL]
     if not dims:
         return None
-    args: Args = {"num_embeddings": rng.choice((16, 32, 50, 64, 100, 128, 256, 512, 1000)), "embedding_dim": rng.choice(dims)}
+    args: Args = {
+        "num_embeddings": rng.choice((16, 32, 50, 64, 100, 128, 256, 512, 1000)),
+        "embedding_dim": rng.choice(dims),
+    }
     if rng.random() < 0.15:
         args["padding_idx"] = 0
     return args
@@ -122,6 +125,7 @@ MULTIHEAD_ATTENTION = OpSpec(
     call="{m}({x}, {y}, {y}, need_weights=False)[0]",
     operand=_SEQ_OR_SELF,
     needs_contiguous=True,  # the eval fast path's fake kernel assumes contiguous inputs under torch.compile
+    domain="calm",
     effect=Effect.BLOCK,
     values=lambda v, a: Values(0.0, max(0.3 * v.rms, 0.05)),
     learnable_affine={"shift": "bias"},
@@ -140,7 +144,7 @@ def _sdpa_args(rng: random.Random, shape: Shape) -> Args | None:
     rows = numel(shape[:-2])
     if seq < 2 or seq > 256 or embed > 256 or rows * seq * seq > MAX_NUMEL:
         return None
-    return {"is_causal": rng.random() < 0.3}
+    return {"is_causal": seq >= 4 and rng.random() < 0.3}
 
 
 SDPA = OpSpec(
@@ -157,6 +161,7 @@ SDPA = OpSpec(
         else ("F.scaled_dot_product_attention({x}, {y}, {y})",)
     ),
     operand=_SEQ_OR_SELF,
+    domain="attention_calm",  # q.k / sqrt(E) must stay moderate, or every row attends to one key
     effect=Effect.BLOCK,
     values=lambda v, a: Values(v.mean, max(0.5 * v.std, 0.05), v.lo, v.hi),
     aliases=("sdpa", "ScaledDotProductAttention"),
@@ -172,7 +177,9 @@ def _transformer_args(rng: random.Random, shape: Shape) -> Args | None:
     heads = _heads(rng, d)
     if heads is None or b * heads * seq * seq > MAX_NUMEL:
         return None
-    ff = rng.choice([f for f in (16, 32, 64, 128, 256, 512) if b * seq * f <= MAX_NUMEL and d * f <= MAX_PARAMS] or [16])
+    ff = rng.choice(
+        [f for f in (16, 32, 64, 128, 256, 512) if b * seq * f <= MAX_NUMEL and d * f <= MAX_PARAMS] or [16]
+    )
     args: Args = {"d_model": d, "nhead": heads, "dim_feedforward": ff, "dropout": 0.0, "batch_first": True}
     if rng.random() < 0.3:
         args["activation"] = "gelu"
@@ -197,6 +204,7 @@ def _transformer_spec(name: str, decoder: bool) -> OpSpec:
         call="{m}({x}, {y})" if decoder else "{m}({x})",
         operand=_SEQ_OR_SELF if decoder else None,
         needs_contiguous=True,  # the eval fast path's fake kernel assumes contiguous inputs under torch.compile
+        domain="calm",
         effect=Effect.BLOCK,
         values=lambda v, a: Values(0.0, 1.0),
         # post-norm layers end with a LayerNorm over the features
@@ -271,10 +279,15 @@ def _rnn_spec(name: str, nonlinear_arg: bool) -> OpSpec:
         positional=("input_size", "hidden_size"),
         defaults={"num_layers": 1, "bias": True, "bidirectional": False, "nonlinearity": "tanh"},
         call=lambda a: "{m}({x})[0][:, -1]" if a["_output"] == "last" else "{m}({x})[0]",
+        domain="calm",  # saturated gates make the output (nearly) input-independent
         effect=Effect.BLOCK,
-        values=lambda v, a: Values(0.3, 0.3, 0.0, float("inf"))
-        if a.get("nonlinearity") == "relu"
-        else Values(0.0, 0.3, -1.0, 1.0),
+        facts=lambda a: ("floor",) if a.get("nonlinearity") == "relu" else (),
+        fact_axes=lambda s, a: tuple(range(len(_rnn_shape(s, a)))),
+        values=lambda v, a: (
+            Values(0.3, 0.3, 0.0, float("inf"))
+            if a.get("nonlinearity") == "relu"
+            else Values(0.0, 0.3, -1.0, 1.0)
+        ),
         derived={"input_size": -1},
         learnable=True,
         attr=name.lower(),
@@ -297,6 +310,7 @@ def _cell_spec(name: str) -> OpSpec:
         defaults={"bias": True},
         # Two steps (the second from the first's state): a single step from a zero state never uses weight_hh.
         call="{m}({x}, {m}({x}))[0]" if name == "LSTMCell" else "{m}({x}, {m}({x}))",
+        domain="calm",
         effect=Effect.BLOCK,
         values=lambda v, a: Values(0.0, 0.3, -1.0, 1.0),
         derived={"input_size": -1},

@@ -39,7 +39,11 @@ def _linear_args(rng: random.Random, shape: Shape) -> Args | None:
     if not 2 <= fin <= 4096:  # from one feature the output is a*w + b: rank one along the features
         return None
     rows = numel(shape[:-1])
-    ok = [f for f in _FEATURES if rows * f <= MAX_NUMEL and fin * f <= MAX_PARAMS and 2 * rows * fin * f <= MAX_FLOPS]
+    ok = [
+        f
+        for f in _FEATURES
+        if rows * f <= MAX_NUMEL and fin * f <= MAX_PARAMS and 2 * rows * fin * f <= MAX_FLOPS
+    ]
     if not ok:
         return None
     args: Args = {"in_features": fin, "out_features": rng.choice(ok)}
@@ -163,7 +167,8 @@ def _conv_try(
         padding = min(padding, min(ks) - 1)
         output_padding = rng.randint(0, stride - 1) if stride > 1 else 0
         out_sp = tuple(
-            conv_t_out(size, kk, stride, padding, output_padding, dilation) for size, kk in zip(spatial, ks)
+            conv_t_out(size, kk, stride, padding, output_padding, dilation)
+            for size, kk in zip(spatial, ks, strict=True)
         )
     else:
         stride = rng.choice((1, 1, 1, 2))
@@ -173,7 +178,10 @@ def _conv_try(
             padding = "same"
             out_sp = spatial
         else:
-            out_sp = tuple(conv_out(size, kk, stride, int(padding), dilation) for size, kk in zip(spatial, ks))
+            out_sp = tuple(
+                conv_out(size, kk, stride, int(padding), dilation)
+                for size, kk in zip(spatial, ks, strict=True)
+            )
     if min(out_sp) < 2:
         return None
     groups = 1
@@ -199,12 +207,7 @@ def _conv_try(
     args["dilation"] = dilation
     if rng.random() < 0.15:
         args["bias"] = False
-    if (
-        not transpose
-        and isinstance(padding, int)
-        and 0 < padding < min(spatial)
-        and rng.random() < 0.12
-    ):
+    if not transpose and isinstance(padding, int) and 0 < padding < min(spatial) and rng.random() < 0.12:
         args["padding_mode"] = rng.choice(("reflect", "replicate", "circular"))
     return args
 
@@ -215,12 +218,15 @@ def _conv_shape(nd: int, transpose: bool):
         if transpose:
             sp = tuple(
                 conv_t_out(size, kk, a["stride"], a["padding"], a["output_padding"], a["dilation"])
-                for size, kk in zip(shape[2:], ks)
+                for size, kk in zip(shape[2:], ks, strict=True)
             )
         elif a["padding"] == "same":
             sp = tuple(shape[2:])
         else:
-            sp = tuple(conv_out(size, kk, a["stride"], a["padding"], a["dilation"]) for size, kk in zip(shape[2:], ks))
+            sp = tuple(
+                conv_out(size, kk, a["stride"], a["padding"], a["dilation"])
+                for size, kk in zip(shape[2:], ks, strict=True)
+            )
         return (shape[0], a["out_channels"], *sp)
 
     return out_shape
@@ -295,7 +301,11 @@ def _conv_spec(nd: int, transpose: bool) -> OpSpec:
 
 def _weight_width(rng: random.Random, shape: Shape, k: int) -> int | None:
     rows = numel(shape[:-1])
-    ok = [n for n in _FEATURES if rows * n <= MAX_NUMEL and k * n <= MAX_PARAMS and 2 * rows * k * n <= MAX_FLOPS]
+    ok = [
+        n
+        for n in _FEATURES
+        if rows * n <= MAX_NUMEL and k * n <= MAX_PARAMS and 2 * rows * k * n <= MAX_FLOPS
+    ]
     return rng.choice(ok) if ok else None
 
 
@@ -486,14 +496,18 @@ EINSUM = OpSpec(
         if a["equation"] == "bij,bkj->bik"
         else {
             "weight": ParamSpec(
-                ("out_features", "in_features") if a["equation"].startswith("bchw") else ("in_features", "out_features"),
+                ("out_features", "in_features")
+                if a["equation"].startswith("bchw")
+                else ("in_features", "out_features"),
                 fan_in="in_features",
             )
         }
     ),
     effect=Effect.MIX,
     axes=lambda s, a: (1,) if len(s) == 4 else last_axis(s),
-    values=lambda v, a: _gram_values(v, {**a, "mode": "gram" if a["equation"] == "bij,bkj->bik" else "weight"}),
+    values=lambda v, a: _gram_values(
+        v, {**a, "mode": "gram" if a["equation"] == "bij,bkj->bik" else "weight"}
+    ),
 )
 
 CORE_OPS: tuple[OpSpec, ...] = (

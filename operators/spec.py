@@ -33,6 +33,7 @@ class Values:
     std: float = 1.0
     lo: float = float("-inf")
     hi: float = float("inf")
+    loose: bool = False  # the estimate is rough (after x @ x^T, exp, products...): don't place bounds by it
 
     @property
     def rms(self) -> float:
@@ -191,7 +192,9 @@ class OpSpec:
     affine_axes: AxesFn | None = None
     derived: Mapping[str, int] = field(default_factory=dict)  # arg -> input axis it equals (in_channels: 1)
     out_dims: Mapping[int, str] = field(default_factory=dict)  # output axis -> arg defining its size
-    implies: tuple[str, ...] = ()  # other catalog ops every emission of this op also uses (MaxUnpool: MaxPool)
+    implies: tuple[
+        str, ...
+    ] = ()  # other catalog ops every emission of this op also uses (MaxUnpool: MaxPool)
     needs_contiguous: bool = False  # view(): the composer makes the input contiguous first when needed
     input_dtype: str = "float"  # "long": consumes integer indices (Embedding)
     head_only: bool = False  # only as the first op (consumes the program's integer input)

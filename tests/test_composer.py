@@ -97,7 +97,9 @@ def _markers(op: operators.OpSpec) -> set[str]:
     marks = {op.module + "("} if op.module else set()
     for form in _all_forms(op):
         marks.update(name + "(" for name in re.findall(r"[A-Za-z_][\w.]*(?=\()", form))
-        marks.update(sym for sym in (" + ", " - ", " * ", " / ", " ** ", " @ ", "[:, ", "[..., ", ".mT") if sym in form)
+        marks.update(
+            sym for sym in (" + ", " - ", " * ", " / ", " ** ", " @ ", "[:, ", "[..., ", ".mT") if sym in form
+        )
         if form.startswith("-{x}"):
             marks.add("= -")
     return marks
@@ -130,7 +132,9 @@ def test_final_pattern_matches_the_code(corpus: list[Generation]) -> None:
     markers = {name: _markers(op) for name, op in operators.CATALOG.items()}
     for gen in corpus:
         implied = sum(len(operators.get(op).implies) for op in gen.final_pattern)
-        assert _forward_statements(gen.source, gen.entry_point) == len(gen.final_pattern) - implied, gen.source
+        assert _forward_statements(gen.source, gen.entry_point) == len(gen.final_pattern) - implied, (
+            gen.source
+        )
         for op in gen.final_pattern:
             assert operators.canonical_name(op) == op
             assert any(m in gen.source for m in markers[op]), f"{op} not visible in\n{gen.source}"
@@ -154,9 +158,13 @@ def _has_skip_connection(source: str) -> bool:
     tree = ast.parse(source)
     forward = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "forward")
     for node in ast.walk(forward):
-        if isinstance(node, ast.BinOp) and isinstance(node.left, ast.Name) and isinstance(node.right, ast.Name):
-            if node.left.id != node.right.id:
-                return True
+        if (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.left, ast.Name)
+            and isinstance(node.right, ast.Name)
+            and node.left.id != node.right.id
+        ):
+            return True
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             names = [a.id for a in node.args if isinstance(a, ast.Name)]
             if isinstance(node.func.value, ast.Name) and node.func.value.id not in {"torch", "F", "self"}:
@@ -174,7 +182,9 @@ def test_variety(corpus: list[Generation]) -> None:
     residual = sum(_has_skip_connection(g.source) for g in corpus)
     keyword_init = sum("], {'" in g.source for g in corpus)
     constants = sum(bool(re.search(r"self\.\w+ = \w+\n", g.source)) for g in corpus)
-    repeats = sum(any(a == b for a, b in zip(g.final_pattern, g.final_pattern[1:], strict=False)) for g in corpus)
+    repeats = sum(
+        any(a == b for a, b in zip(g.final_pattern, g.final_pattern[1:], strict=False)) for g in corpus
+    )
     assert len(input_shapes) >= 150
     assert ranks >= {2, 3, 4}
     assert module_style >= 10 and functional_style >= 10
@@ -197,7 +207,9 @@ def _plans_for(missing: list[str], rng: random.Random, base_index: int) -> list[
         core, compound, supporting = [], [], []
         for name in todo[:3]:
             kind = operators.get(name).kind
-            (core if kind.value == "core" else compound if kind.value == "compound" else supporting).append(name)
+            (core if kind.value == "core" else compound if kind.value == "compound" else supporting).append(
+                name
+            )
         todo = todo[3:]
         if not core:
             core.append(rng.choice(cores))
@@ -236,7 +248,9 @@ def test_every_sampleable_op_is_reachable_in_a_valid_program() -> None:
                 else:
                     failures.append(f"{gen.final_pattern}: {verdict.category} {verdict.message[:160]}")
             missing = [name for name in missing if name not in valid_ops]
-            rounds.append(f"round {round_no}: {len(gens)} programs, {len(failures)} invalid, {len(missing)} ops left")
+            rounds.append(
+                f"round {round_no}: {len(gens)} programs, {len(failures)} invalid, {len(missing)} ops left"
+            )
             if not missing:
                 break
     assert not missing, "\n".join([*rounds, f"never valid: {missing}", *failures[:10]])

@@ -88,7 +88,12 @@ def test_name_resolution() -> None:
 
 def _module_output_shape(op: operators.OpSpec, shape: tuple[int, ...], args: dict) -> tuple[int, ...] | None:
     """Run the op's module form on a tensor of `shape` (None when the op needs more than a module call)."""
-    if op.module is None or op.operand is not None or op.input_dtype != "float" or "{y}" in op.call_form(args):
+    if (
+        op.module is None
+        or op.operand is not None
+        or op.input_dtype != "float"
+        or "{y}" in op.call_form(args)
+    ):
         return None
     visible = {k: v for k, v in args.items() if not k.startswith("_")}
     module = getattr(nn, op.module.removeprefix("nn."))(**visible).eval()

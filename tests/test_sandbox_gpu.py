@@ -11,6 +11,10 @@ from synth_modules.sandbox import SandboxOptions, SandboxPool
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    # Measured on the H200 box (torch 2.11): the forked child still finds CUDA "poisoned" by its worker
+    # ("Cannot re-initialize CUDA in forked subprocess"), so every program is an init_error. Strict, so this
+    # starts failing the day it is fixed and the marker must go.
+    pytest.mark.xfail(strict=True, reason="device='cuda' in forked warm workers: CUDA poisoned across fork"),
 ]
 
 

@@ -153,7 +153,9 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
     ),
     _act(
         "GELU",
-        lambda a: ("F.gelu({x}, approximate='tanh')",) if a.get("approximate") == "tanh" else ("F.gelu({x})",),
+        lambda a: (
+            ("F.gelu({x}, approximate='tanh')",) if a.get("approximate") == "tanh" else ("F.gelu({x})",)
+        ),
         "nn.GELU(approximate='none'): x * Phi(x)",
         make_args=_choice_args(approximate=("none", "none", "tanh")),
         defaults={"approximate": "none"},
@@ -345,7 +347,11 @@ SOFTMAX_FAMILY: tuple[OpSpec, ...] = (
         "softmax",
         "nn.LogSoftmax(dim): log(softmax(x, dim)); shape preserved, values <= 0",
         module="nn.LogSoftmax",
-        functional=("F.log_softmax({x}, dim={dim})", "torch.log_softmax({x}, dim={dim})", "{x}.log_softmax({dim})"),
+        functional=(
+            "F.log_softmax({x}, dim={dim})",
+            "torch.log_softmax({x}, dim={dim})",
+            "{x}.log_softmax({dim})",
+        ),
         make_args=_softmax_args,
         domain="calm",
         effect=Effect.NORMALIZE,

@@ -13,7 +13,9 @@ from operators.spec import Args, Effect, Operand, OpSpec, Shape, Values
 from operators.supporting._common import INF, keep, monotone, supporting
 
 _ADD = Operand(kinds=("scalar", "param", "tensor"), scalar_range=(0.1, 2.0), learnable="shift")
-_MUL = Operand(kinds=("scalar", "param", "tensor"), scalar_range=(0.25, 3.0), param_init="ones_jitter", learnable="scale")
+_MUL = Operand(
+    kinds=("scalar", "param", "tensor"), scalar_range=(0.25, 3.0), param_init="ones_jitter", learnable="scale"
+)
 _DIV = Operand(kinds=("scalar", "param"), scalar_range=(0.5, 4.0), param_init="positive", learnable="scale")
 _PAIR = Operand(kinds=("param", "tensor"), param_init="centered", learnable="other", overlap=True)
 
@@ -65,7 +67,9 @@ def _exp_values(v: Values, a: Args) -> Values:
 
 def _log_values(v: Values, a: Args) -> Values:
     base = max(v.mean, 1e-3)
-    return Values(math.log(base), max(min(v.std / base, 3.0), 0.1), -INF, math.log(max(v.typical_max, 1e-3)) + 1)
+    return Values(
+        math.log(base), max(min(v.std / base, 3.0), 0.1), -INF, math.log(max(v.typical_max, 1e-3)) + 1
+    )
 
 
 def _power(p: float):
@@ -186,7 +190,13 @@ BINARY: tuple[OpSpec, ...] = (
         "where",
         ("torch.where({x} > 0, {x}, {x} * {y})",),
         "torch.where(cond, a, b): element-wise select, e.g. where(x > 0, x, x * slope)",
-        Operand(kinds=("scalar", "param"), scalar_range=(0.05, 0.5), signed=False, param_init="positive", learnable="negpart"),
+        Operand(
+            kinds=("scalar", "param"),
+            scalar_range=(0.05, 0.5),
+            signed=False,
+            param_init="positive",
+            learnable="negpart",
+        ),
         values=keep,
         domain="has_negative",
     ),
@@ -205,7 +215,9 @@ UNARY: tuple[OpSpec, ...] = (
         "abs",
         ("torch.abs({x})", "{x}.abs()"),
         "|x|",
-        values=lambda v, a: Values(abs(v.mean) + 0.6 * v.std, max(0.6 * v.std, 1e-3), 0.0, max(abs(v.lo), abs(v.hi))),
+        values=lambda v, a: Values(
+            abs(v.mean) + 0.6 * v.std, max(0.6 * v.std, 1e-3), 0.0, max(abs(v.lo), abs(v.hi))
+        ),
     ),
     _unary(
         "square",
@@ -228,14 +240,21 @@ UNARY: tuple[OpSpec, ...] = (
         "sqrt",
         ("torch.sqrt({x})", "{x}.sqrt()"),
         "sqrt(x), needs x > 0",
-        values=lambda v, a: Values(math.sqrt(max(v.mean, 1e-6)), max(v.std / (2 * math.sqrt(max(v.mean, 1e-2))), 1e-3), 0.0, INF),
+        values=lambda v, a: Values(
+            math.sqrt(max(v.mean, 1e-6)), max(v.std / (2 * math.sqrt(max(v.mean, 1e-2))), 1e-3), 0.0, INF
+        ),
         domain="positive",
     ),
     _unary(
         "rsqrt",
         ("torch.rsqrt({x})", "{x}.rsqrt()"),
         "1 / sqrt(x), needs x > 0",
-        values=lambda v, a: Values(1 / math.sqrt(max(v.mean, 1e-2)), max(v.std, 0.1), 1 / math.sqrt(max(v.hi, 1e-6)), 1 / math.sqrt(max(v.lo, 1e-6))),
+        values=lambda v, a: Values(
+            1 / math.sqrt(max(v.mean, 1e-2)),
+            max(v.std, 0.1),
+            1 / math.sqrt(max(v.hi, 1e-6)),
+            1 / math.sqrt(max(v.lo, 1e-6)),
+        ),
         domain="positive_away",
     ),
     _unary(
@@ -271,7 +290,12 @@ UNARY: tuple[OpSpec, ...] = (
         "reciprocal",
         ("torch.reciprocal({x})", "{x}.reciprocal()", "1.0 / {x}"),
         "1 / x, needs x away from 0",
-        values=lambda v, a: Values(1 / max(v.mean, 0.1), max(v.std / max(v.mean, 0.1) ** 2, 0.1), 1 / max(v.hi, 1e-6), 1 / max(v.lo, 1e-6)),
+        values=lambda v, a: Values(
+            1 / max(v.mean, 0.1),
+            max(v.std / max(v.mean, 0.1) ** 2, 0.1),
+            1 / max(v.hi, 1e-6),
+            1 / max(v.lo, 1e-6),
+        ),
         domain="positive_away",
     ),
     _unary(
@@ -285,7 +309,9 @@ UNARY: tuple[OpSpec, ...] = (
         "cos",
         ("torch.cos({x})", "{x}.cos()"),
         "cos(x)",
-        values=lambda v, a: Values(math.cos(min(v.rms, 3.0)), 0.3, math.cos(min(v.typical_max, math.pi)), 1.0),
+        values=lambda v, a: Values(
+            math.cos(min(v.rms, 3.0)), 0.3, math.cos(min(v.typical_max, math.pi)), 1.0
+        ),
         domain="bounded",
     ),
     _unary(
@@ -323,7 +349,11 @@ CLAMPS: tuple[OpSpec, ...] = (
         "clamp_min",
         "clamp",
         "torch.clamp_min(x, min) / x.clamp(min=...): max(x, min)",
-        functional=("torch.clamp_min({x}, {min_value})", "{x}.clamp(min={min_value})", "torch.clamp({x}, min={min_value})"),
+        functional=(
+            "torch.clamp_min({x}, {min_value})",
+            "{x}.clamp(min={min_value})",
+            "torch.clamp({x}, min={min_value})",
+        ),
         make_args=_clamp_args((-1.0, 0.5), None),
         value_args={"min_value": "z"},
         values=_clamp_values,
@@ -334,7 +364,11 @@ CLAMPS: tuple[OpSpec, ...] = (
         "clamp_max",
         "clamp",
         "torch.clamp_max(x, max) / x.clamp(max=...): min(x, max)",
-        functional=("torch.clamp_max({x}, {max_value})", "{x}.clamp(max={max_value})", "torch.clamp({x}, max={max_value})"),
+        functional=(
+            "torch.clamp_max({x}, {max_value})",
+            "{x}.clamp(max={max_value})",
+            "torch.clamp({x}, max={max_value})",
+        ),
         make_args=_clamp_args(None, (-0.5, 1.0)),
         value_args={"max_value": "z"},
         values=_clamp_values,

@@ -140,7 +140,11 @@ def _transpose_perm(shape: Shape, a: Args) -> list[int]:
 
 
 def _transpose_forms(a: Args) -> tuple[str, ...]:
-    forms = ["{x}.transpose({dim0}, {dim1})", "torch.transpose({x}, {dim0}, {dim1})", "{x}.swapaxes({dim0}, {dim1})"]
+    forms = [
+        "{x}.transpose({dim0}, {dim1})",
+        "torch.transpose({x}, {dim0}, {dim1})",
+        "{x}.swapaxes({dim0}, {dim1})",
+    ]
     if (a["dim0"], a["dim1"]) in {(-2, -1)}:
         forms.append("{x}.mT")
     return tuple(forms)
@@ -180,7 +184,9 @@ def _stack_args(rng: random.Random, shape: Shape) -> Args | None:
 
 
 def _chunk_args(rng: random.Random, shape: Shape) -> Args | None:
-    options = [(a, c) for a in range(1, len(shape)) for c in (2, 3, 4) if shape[a] % c == 0 and shape[a] // c >= 1]
+    options = [
+        (a, c) for a in range(1, len(shape)) for c in (2, 3, 4) if shape[a] % c == 0 and shape[a] // c >= 1
+    ]
     if not options:
         return None
     axis, chunks = rng.choice(options)
@@ -326,7 +332,10 @@ PAIRWISE: tuple[OpSpec, ...] = (
         "nn.CosineSimilarity(dim=1): cosine similarity of two tensors along dim (that axis is removed)",
         module="nn.CosineSimilarity",
         call="{m}({x}, {y})",
-        functional=("F.cosine_similarity({x}, {y}, dim={dim})", "torch.cosine_similarity({x}, {y}, dim={dim})"),
+        functional=(
+            "F.cosine_similarity({x}, {y}, dim={dim})",
+            "torch.cosine_similarity({x}, {y}, dim={dim})",
+        ),
         operand=_PAIR_FULL,
         make_args=lambda rng, s: None if not axis_choices(s, 2) else {"dim": rng.choice(axis_choices(s, 2))},
         out_shape=lambda s, a: tuple(x for i, x in enumerate(s) if i != norm(a["dim"], len(s))),
@@ -345,7 +354,9 @@ PAIRWISE: tuple[OpSpec, ...] = (
         module="nn.PairwiseDistance",
         call="{m}({x}, {y})",
         functional=lambda a: (
-            ("F.pairwise_distance({x}, {y}, keepdim=True)",) if a.get("keepdim") else ("F.pairwise_distance({x}, {y})",)
+            ("F.pairwise_distance({x}, {y}, keepdim=True)",)
+            if a.get("keepdim")
+            else ("F.pairwise_distance({x}, {y})",)
         ),
         operand=_PAIR_FULL,
         make_args=lambda rng, s: None if s[-1] < 2 else {"p": 2.0, "keepdim": rng.random() < 0.3},
@@ -381,7 +392,10 @@ LAYOUT: tuple[OpSpec, ...] = (
         ranks=frozenset({2, 3, 4}),
         module="nn.Unflatten",
         positional=("dim", "unflattened_size"),
-        functional=("{x}.unflatten({dim}, {unflattened_size})", "torch.unflatten({x}, {dim}, {unflattened_size})"),
+        functional=(
+            "{x}.unflatten({dim}, {unflattened_size})",
+            "torch.unflatten({x}, {dim}, {unflattened_size})",
+        ),
         make_args=_unflatten_args,
         out_shape=_unflatten_shape,
         axis_map=lambda s, a: unflatten_map(len(s), a["dim"], 2),
@@ -450,7 +464,11 @@ LAYOUT: tuple[OpSpec, ...] = (
     _layout(
         "cat",
         "torch.cat([x, y], dim): concatenates along dim (other axes equal)",
-        functional=("torch.cat([{x}, {y}], dim={dim})", "torch.cat(({x}, {y}), {dim})", "torch.concat([{x}, {y}], dim={dim})"),
+        functional=(
+            "torch.cat([{x}, {y}], dim={dim})",
+            "torch.cat(({x}, {y}), {dim})",
+            "torch.concat([{x}, {y}], dim={dim})",
+        ),
         operand=_CONCAT,
         make_args=_cat_args,
         out_shape=_cat_shape,
@@ -473,7 +491,10 @@ LAYOUT: tuple[OpSpec, ...] = (
     _layout(
         "chunk",
         "x.chunk(chunks, dim)[i]: one of equal slices along dim",
-        functional=("{x}.chunk({chunks}, dim={dim})[{index}]", "torch.chunk({x}, {chunks}, dim={dim})[{index}]"),
+        functional=(
+            "{x}.chunk({chunks}, dim={dim})[{index}]",
+            "torch.chunk({x}, {chunks}, dim={dim})[{index}]",
+        ),
         make_args=_chunk_args,
         out_shape=_chunk_shape,
         axes=lambda s, a: (norm(a["dim"], len(s)),),

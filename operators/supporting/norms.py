@@ -100,10 +100,15 @@ def _instance(name: str, nd: int) -> OpSpec:
         positional=("num_features",),
         defaults={"affine": False},
         functional=lambda a: (
-            ("F.instance_norm({x}, weight={weight}, bias={bias})",) if a.get("affine") else ("F.instance_norm({x})",)
+            ("F.instance_norm({x}, weight={weight}, bias={bias})",)
+            if a.get("affine")
+            else ("F.instance_norm({x})",)
         ),
         params=lambda a: (
-            {"weight": ParamSpec(("num_features",), init="ones_jitter"), "bias": ParamSpec(("num_features",), init="small")}
+            {
+                "weight": ParamSpec(("num_features",), init="ones_jitter"),
+                "bias": ParamSpec(("num_features",), init="small"),
+            }
             if a.get("affine")
             else {}
         ),
@@ -252,11 +257,15 @@ NORMS: tuple[OpSpec, ...] = (
         ranks=frozenset({4}),
         module="nn.CrossMapLRN2d",
         positional=("size",),
-        make_args=lambda rng, s: {"size": rng.choice([z for z in (2, 3, 5) if z <= s[1]] or [1])} if s[1] >= 2 else None,
+        make_args=lambda rng, s: (
+            {"size": rng.choice([z for z in (2, 3, 5) if z <= s[1]] or [1])} if s[1] >= 2 else None
+        ),
         effect=Effect.NONLINEAR,
         values=keep,
         attr="lrn",
-        inductor=fallback("implemented as a custom autograd.Function: TorchDynamo skips it and it runs eagerly"),
+        inductor=fallback(
+            "implemented as a custom autograd.Function: TorchDynamo skips it and it runs eagerly"
+        ),
     ),
     supporting(
         "RMSNorm",
@@ -271,7 +280,9 @@ NORMS: tuple[OpSpec, ...] = (
             else ("F.rms_norm({x}, {normalized_shape}, {weight})",)
         ),
         params=lambda a: (
-            {} if a.get("elementwise_affine") is False else {"weight": ParamSpec(("*normalized_shape",), init="ones_jitter")}
+            {}
+            if a.get("elementwise_affine") is False
+            else {"weight": ParamSpec(("*normalized_shape",), init="ones_jitter")}
         ),
         make_args=_last_axes_args(2),
         effect=Effect.NORMALIZE,

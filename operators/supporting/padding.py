@@ -7,10 +7,18 @@ import random
 from operators.spec import Args, Effect, OpSpec, Shape, Values
 from operators.supporting._common import supporting
 
-_MODES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}
+_MODES = {
+    "Zero": "constant",
+    "Constant": "constant",
+    "Reflection": "reflect",
+    "Replication": "replicate",
+    "Circular": "circular",
+}
 
 
-def _pad_tuple(rng: random.Random, spatial: tuple[int, ...], limit_by_size: bool) -> tuple[int, ...] | int | None:
+def _pad_tuple(
+    rng: random.Random, spatial: tuple[int, ...], limit_by_size: bool
+) -> tuple[int, ...] | int | None:
     """Per-side padding (last axis first, as F.pad wants it); an int when all sides are equal."""
     sides: list[int] = []
     for size in reversed(spatial):
@@ -60,9 +68,11 @@ def _pad_layer(kind: str, nd: int) -> OpSpec:
         effect=Effect.LAYOUT,
         facts=("padded",),
         fact_axes=lambda s, a: tuple(range(len(s) - nd, len(s))),
-        values=lambda v, a: Values(v.mean, v.std, min(v.lo, a.get("value", 0.0)), max(v.hi, a.get("value", 0.0)))
-        if mode == "constant"
-        else v,
+        values=lambda v, a: (
+            Values(v.mean, v.std, min(v.lo, a.get("value", 0.0)), max(v.hi, a.get("value", 0.0)))
+            if mode == "constant"
+            else v
+        ),
         attr="pad",
     )
 
@@ -87,20 +97,28 @@ def _fpad_shape(shape: Shape, a: Args) -> Shape:
 
 
 PADDING: tuple[OpSpec, ...] = (
-    *(_pad_layer(kind, nd) for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular") for nd in (1, 2, 3)),
+    *(
+        _pad_layer(kind, nd)
+        for kind in ("Zero", "Constant", "Reflection", "Replication", "Circular")
+        for nd in (1, 2, 3)
+    ),
     supporting(
         "pad",
         "padding",
         "F.pad(x, pad, mode='constant', value=0): pad = (left, right, top, bottom, ...) from the last axis",
         functional=lambda a: (
-            ("F.pad({x}, {pad}, mode={mode}, value={value})",) if "value" in a else ("F.pad({x}, {pad}, mode={mode})",)
+            ("F.pad({x}, {pad}, mode={mode}, value={value})",)
+            if "value" in a
+            else ("F.pad({x}, {pad}, mode={mode})",)
         ),
         make_args=_fpad_args,
         out_shape=_fpad_shape,
         effect=Effect.LAYOUT,
         facts=("padded",),
         fact_axes=lambda s, a: tuple(range(len(s) - len(a["pad"]) // 2, len(s))),
-        values=lambda v, a: Values(v.mean, v.std, min(v.lo, a.get("value", 0.0)), max(v.hi, a.get("value", 0.0))),
+        values=lambda v, a: Values(
+            v.mean, v.std, min(v.lo, a.get("value", 0.0)), max(v.hi, a.get("value", 0.0))
+        ),
         aliases=("Pad", "F.pad"),
     ),
 )

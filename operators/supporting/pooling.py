@@ -51,7 +51,11 @@ def _window_shape(nd: int):
 def _window_form(fn: str, *, lp: bool = False) -> object:
     def forms(a: Args) -> tuple[str, ...]:
         head = f"{fn}({{x}}, {{norm_type}}, {{kernel_size}}" if lp else f"{fn}({{x}}, {{kernel_size}}"
-        extra = "".join(f", {key}={{{key}}}" for key in ("stride", "padding", "ceil_mode", "count_include_pad") if key in a)
+        extra = "".join(
+            f", {key}={{{key}}}"
+            for key in ("stride", "padding", "ceil_mode", "count_include_pad")
+            if key in a
+        )
         return (head + extra + ")",)
 
     return forms
@@ -181,7 +185,9 @@ def _adaptive(nd: int, kind: str) -> OpSpec:
         if avg
         else (lambda v, a: Values(v.mean + 1.5 * v.std, v.std * 0.5, v.lo, v.hi)),
         attr="pool",
-        aliases=(f"adaptive_{kind.lower()}_pool{nd}d", "GlobalAvgPool") if avg and nd == 2 else (f"adaptive_{kind.lower()}_pool{nd}d",),
+        aliases=(f"adaptive_{kind.lower()}_pool{nd}d", "GlobalAvgPool")
+        if avg and nd == 2
+        else (f"adaptive_{kind.lower()}_pool{nd}d",),
     )
 
 

@@ -220,8 +220,10 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         "median",
         "torch.median(x, dim, keepdim=False).values: median over one dim",
         multi=False,
-        functional=lambda a: _forms("median", "median", suffix=".values")(a)[:2]
-        + _forms("median", "median", suffix="[0]")(a)[2:],
+        functional=lambda a: (
+            _forms("median", "median", suffix=".values")(a)[:2]
+            + _forms("median", "median", suffix="[0]")(a)[2:]
+        ),
         values=lambda v, a: Values(v.mean, v.std * 0.4, v.lo, v.hi),
         constant_if=("padded", "floor", "ceil"),
     ),
@@ -234,7 +236,9 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         effect=Effect.MIX,
         axes=_single_axis,
         values=lambda v, a: Values(v.mean * 8, v.std * 4 + abs(v.mean) * 8),
-        inductor=fallback("Inductor lowers scans only through Triton; elsewhere aten.cumsum is an ATen fallback"),
+        inductor=fallback(
+            "Inductor lowers scans only through Triton; elsewhere aten.cumsum is an ATen fallback"
+        ),
     ),
     supporting(
         "cummax",

@@ -26,6 +26,7 @@ DOMAIN_FIXES: dict[str, tuple[str, ...]] = {
     "positive_away": ("Sigmoid", "Softplus", "exp", "Tanh", "Hardtanh", "clamp"),
     "calm": ("LayerNorm", "Tanh", "Softsign", "Sigmoid"),
     "active": ("LayerNorm", "Softsign", "Tanh"),
+    "attention_calm": ("LayerNorm", "Tanh", "Softsign", "normalize"),
     "no_zero_floor": ("GELU", "ELU", "SiLU", "Tanh"),
 }
 

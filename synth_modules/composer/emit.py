@@ -51,7 +51,19 @@ _RESERVED = {
     "get_init_inputs",
 }
 # Integer arguments that read better inline (axes, indices) than as constructor arguments.
-_INLINE_INTS = {"dim", "dims", "start_dim", "end_dim", "dim0", "dim1", "index", "chunks", "keepdim", "k", "shifts"}
+_INLINE_INTS = {
+    "dim",
+    "dims",
+    "start_dim",
+    "end_dim",
+    "dim0",
+    "dim1",
+    "index",
+    "chunks",
+    "keepdim",
+    "k",
+    "shifts",
+}
 
 _OPERAND_NAMES = {
     "add": ("bias", "bias_shape", "bias_value"),
@@ -110,7 +122,7 @@ class Namer:
         name = base
         k = 2
         while name in self.taken:
-            name = f"{base}_{k}" if not base[-1].isdigit() else f"{base}_{k}"
+            name = f"{base}_{k}"
             k += 1
         self.taken.add(name)
         return name
@@ -182,7 +194,9 @@ class Emitter:
         spec, args = node.spec, node.args
         visible = {k: v for k, v in args.items() if not k.startswith("_")}
         positional = list(spec.positional)
-        while positional and (positional[-1] not in visible or spec.defaults.get(positional[-1]) == visible[positional[-1]]):
+        while positional and (
+            positional[-1] not in visible or spec.defaults.get(positional[-1]) == visible[positional[-1]]
+        ):
             positional.pop()
         parts: list[str] = []
         used: set[str] = set()
@@ -207,7 +221,9 @@ class Emitter:
         dims = [self._shape_entry(node, entry, values) for entry in pspec.shape]
         shape_text = ", ".join(dims)
         numeric = _numeric_shape(pspec.shape, values)
-        fan_in = _eval(pspec.fan_in, values) if pspec.fan_in else math.prod(numeric[1:]) if len(numeric) > 1 else 1
+        fan_in = (
+            _eval(pspec.fan_in, values) if pspec.fan_in else math.prod(numeric[1:]) if len(numeric) > 1 else 1
+        )
         attr = self.attr_names.unique(name)
         self.init_lines.append(f"self.{attr} = nn.Parameter({_init_expr(pspec.init, shape_text, fan_in)})")
         return f"self.{attr}"
@@ -227,7 +243,9 @@ class Emitter:
 
     def operand(self, node: Node, choice: OperandChoice, names: dict[int, str]) -> str:
         """Forward text of a binary op's second input."""
-        attr_base, shape_base, scalar_base = _OPERAND_NAMES.get(node.spec.name, ("other", "other_shape", "other_value"))
+        attr_base, shape_base, scalar_base = _OPERAND_NAMES.get(
+            node.spec.name, ("other", "other_shape", "other_value")
+        )
         if choice.kind == "tensor":
             assert choice.value is not None
             return names[choice.value]

@@ -121,7 +121,10 @@ class Composer:
             if rank == 1:
                 shape: tuple[int, ...] = (rng.choice((16, 32, 64, 128)),)
             elif rank == 2:
-                shape = (rng.choice((2, 4, 8, 16, 32, 64, 128)), rng.choice((16, 32, 64, 100, 128, 256, 512, 1024)))
+                shape = (
+                    rng.choice((2, 4, 8, 16, 32, 64, 128)),
+                    rng.choice((16, 32, 64, 100, 128, 256, 512, 1024)),
+                )
             elif rank == 3:
                 shape = (
                     rng.choice((2, 4, 8, 16, 32)),
@@ -194,7 +197,9 @@ class Composer:
         final = self._recheck(hit, self.graph.states[x]) or self._try(spec, self.graph.states[x], tries=12)
         return None if final is None else self._apply(final, x)
 
-    def _try(self, spec: OpSpec, state: TensorState, tries: int = 10, raw: Args | None = None) -> Placement | None:
+    def _try(
+        self, spec: OpSpec, state: TensorState, tries: int = 10, raw: Args | None = None
+    ) -> Placement | None:
         """A valid placement of `spec` on `state` (random args, `tries` draws), or None."""
         if state.dtype != spec.input_dtype or state.rank not in spec.ranks:
             self.last_reason = "rank"
@@ -301,7 +306,9 @@ class Composer:
                 return picked
         return None
 
-    def _operand_of_kind(self, spec: OpSpec, state: TensorState, kind: str) -> tuple[OperandChoice, OperandInfo] | None:
+    def _operand_of_kind(
+        self, spec: OpSpec, state: TensorState, kind: str
+    ) -> tuple[OperandChoice, OperandInfo] | None:
         rng = self.rng
         operand = spec.operand
         assert operand is not None
@@ -349,7 +356,9 @@ class Composer:
 
     def _param_shape(self, state: TensorState, full: bool) -> tuple[tuple[int, ...], frozenset[int]]:
         rank, shape = state.rank, state.shape
-        options: list[tuple[tuple[int, ...], frozenset[int]]] = [(tuple(shape[1:]), frozenset(range(1, rank)))]
+        options: list[tuple[tuple[int, ...], frozenset[int]]] = [
+            (tuple(shape[1:]), frozenset(range(1, rank)))
+        ]
         if not full:
             options.append(((shape[-1],), frozenset({rank - 1})))
             options.append(((1,), frozenset()))
@@ -367,7 +376,9 @@ class Composer:
         state = self.graph.states[x]
         node_id = self._next_node
         self._next_node += 1
-        out_state = transfer(spec, state, args, placement.out_shape, node=node_id, operand=placement.operand_info)
+        out_state = transfer(
+            spec, state, args, placement.out_shape, node=node_id, operand=placement.operand_info
+        )
         vid = self.graph.new_value(out_state)
         style = self._style(spec, args)
         node = Node(
@@ -450,7 +461,11 @@ class Composer:
         state = self.graph.states[x]
         for _ in range(4):
             placement = self._try(spec, state, tries=1)
-            if placement is not None and placement.operand is not None and placement.operand.kind in ("param", "scalar"):
+            if (
+                placement is not None
+                and placement.operand is not None
+                and placement.operand.kind in ("param", "scalar")
+            ):
                 return self._apply(placement, x)
         return x
 
@@ -492,7 +507,9 @@ class Composer:
         node_id = self._next_node
         self._next_node += 1
         key = new_key()
-        table = TensorState(shape=(seq, dim), values=Values(0.0, 1.0), key=key, affine_key=key, elementwise_key=key)
+        table = TensorState(
+            shape=(seq, dim), values=Values(0.0, 1.0), key=key, affine_key=key, elementwise_key=key
+        )
         pos = self.graph.new_value(table)
         self._positional.add(pos)
         style = self._style(spec, args)

@@ -17,7 +17,9 @@ class RenderedProgram:
     output_shapes: list[list[int]]
 
 
-def _forward_lines(graph: Graph, em: Emitter, input_names: dict[int, str]) -> tuple[list[str], dict[int, str]]:
+def _forward_lines(
+    graph: Graph, em: Emitter, input_names: dict[int, str]
+) -> tuple[list[str], dict[int, str]]:
     names = dict(input_names)
     local = Namer(set(input_names.values()))
     remaining = {vid: len(users) for vid, users in graph.uses().items()}

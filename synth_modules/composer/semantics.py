@@ -11,7 +11,7 @@ learnable parameter. These rules keep the composer from writing such programs in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from operators.shapes import identity_map, numel
 from operators.spec import Args, Effect, OpSpec, Values
@@ -35,7 +35,13 @@ _ORDER_PRESERVING = {"reshape", "view", "Flatten", "Unflatten", "unsqueeze", "sq
 _ELEMENTWISE = {"activation", "math", "clamp", "arithmetic", "dropout"}
 _DECREASING = {"neg", "reciprocal", "rsqrt"}
 _NON_MONOTONE = {"abs", "square", "pow", "sin", "cos"}
-_INTERSECTING = {"padded", "floor", "ceil"}  # constant as soon as the op touches one of the fact's axes
+_INTERSECTING = {"padded", "floor", "ceil"}
+# Ops after which the value model is only a rough guess; ops that place bounds inside the data (clamp,
+# Hardtanh, shrinks) then wait for a normalization.
+_LOOSE_MAKERS = {
+    "Bilinear", "exp", "expm1", "pow", "square", "reciprocal", "rsqrt", "prod", "cumsum", "logcumsumexp",
+    "sum", "norm", "var", "std", "PairwiseDistance", "LPPool1d", "LPPool2d", "LPPool3d", "addcmul",
+}  # fmt: skip  # constant as soon as the op touches one of the fact's axes
 
 
 @dataclass
@@ -83,13 +89,15 @@ def prepare_args(spec: OpSpec, state: TensorState, raw: Args) -> Args:
 def _round(value: float) -> float:
     if value == 0:
         return 0.0
-    digits = 3 - int(math.floor(math.log10(abs(value))))
+    digits = 3 - math.floor(math.log10(abs(value)))
     return round(value, max(digits, 1))
 
 
-def domain_ok(domain: str | None, v: Values) -> bool:
+def domain_ok(domain: str | None, v: Values, shape: tuple[int, ...] = ()) -> bool:
     if domain is None:
         return True
+    if domain == "attention_calm":
+        return v.rms**2 * math.sqrt(shape[-1] if shape else 1) <= 16.0
     if domain == "positive":
         return v.lo > 0
     if domain == "nonnegative":
@@ -118,8 +126,10 @@ def domain_ok(domain: str | None, v: Values) -> bool:
 
 def check(spec: OpSpec, state: TensorState, args: Args, neutralized: set[tuple[int, str]]) -> Check:
     """Whether `spec` may consume `state` with `args` (args already prepared)."""
-    if not domain_ok(spec.domain, state.values):
+    if not domain_ok(spec.domain, state.values, state.shape):
         return Check(False, f"domain:{spec.domain}")
+    if spec.value_args and state.values.loose:
+        return Check(False, "domain:tight")
     axes = op_axes(spec, state.shape, args)
     if spec.constant_if:
         reason = constant_reason(spec.constant_if, state.facts, axes)
@@ -161,9 +171,16 @@ def constant_reason(kinds: tuple[str, ...], facts: frozenset[Fact], axes: frozen
 def _clip_facts(spec: OpSpec, facts: frozenset[Fact], operand: OperandInfo | None) -> frozenset[Fact]:
     """floor/ceil facts through an element-wise map: kept, swapped (decreasing) or both (non-monotone)."""
     flip = spec.name in _DECREASING
-    if operand is not None and operand.kind == "scalar" and operand.values.mean < 0 and spec.name in {"mul", "div"}:
+    if (
+        operand is not None
+        and operand.kind == "scalar"
+        and operand.values.mean < 0
+        and spec.name in {"mul", "div"}
+    ):
         flip = True
-    both = spec.name in _NON_MONOTONE or (operand is not None and operand.kind == "param" and operand.values.lo < 0)
+    both = spec.name in _NON_MONOTONE or (
+        operand is not None and operand.kind == "param" and operand.values.lo < 0
+    )
     out = set()
     for f in facts:
         if f.kind not in {"floor", "ceil"}:
@@ -228,7 +245,9 @@ def transfer(
     elif effect in {Effect.BLOCK, Effect.NORMALIZE, Effect.POOL}:
         facts = sticky
     elif effect == Effect.NONLINEAR:
-        facts = sticky | frozenset(Fact(spec.fact_map[f.kind], f.axes) for f in facts if f.kind in spec.fact_map)
+        facts = sticky | frozenset(
+            Fact(spec.fact_map[f.kind], f.axes) for f in facts if f.kind in spec.fact_map
+        )
         facts = _clip_facts(spec, facts, operand)
     elif effect == Effect.REDUCE_LINEAR:
         kept = set()
@@ -273,10 +292,20 @@ def transfer(
         learn = spec.operand.learnable
         switch = "_operand" if "scalar" in spec.operand.kinds else None
         if (learn in {"shift", "scale"} and effect == Effect.AFFINE) or learn == "negpart":
-            pending = (*pending, Pending(learn, operand.axes if learn != "negpart" else frozenset(), node, switch))
+            pending = (
+                *pending,
+                Pending(learn, operand.axes if learn != "negpart" else frozenset(), node, switch),
+            )
     pending = remap_pending(pending, amap) + tuple(own)
 
-    values = spec.values(state.values, args) if spec.values is not None else _default_values(spec, state.values)
+    values = (
+        spec.values(state.values, args) if spec.values is not None else _default_values(spec, state.values)
+    )
+    gram = args.get("mode") == "gram" or args.get("equation") == "bij,bkj->bik"
+    loose = spec.name in _LOOSE_MAKERS or gram or (state.values.loose and effect != Effect.NORMALIZE)
+    if merged and operand is not None:
+        loose = loose or operand.values.loose
+    values = replace(values, loose=loose)
     same_shape = tuple(out_shape) == state.shape
     if effect == Effect.IDENTITY or spec.name in _ORDER_PRESERVING:
         key, affine_key, elementwise_key = state.key, state.affine_key, state.elementwise_key
