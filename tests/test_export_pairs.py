@@ -57,7 +57,7 @@ def test_pool_isolates_crashes_and_timeouts(tmp_path: Path) -> None:
     broken = _write(tmp_path / "Broken.py", "raise RuntimeError('broken on import')\n")
     tasks = [{"id": p.stem, "path": str(p), "entry_point": p.stem} for p in (crash, hang, broken)]
     with WorkerPool(
-        1, [None], {"device": "cpu", "warmup": False}, timeout_s=10.0, log_dir=tmp_path / "logs"
+        1, [None], {"device": "cpu", "warmup": False}, timeout_s=15.0, log_dir=tmp_path / "logs"
     ) as pool:
         results = {r["id"]: r for r in pool.run(tasks)}
     assert {k: r["category"] for k, r in results.items()} == {

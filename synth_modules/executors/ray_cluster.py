@@ -1,7 +1,7 @@
 """Joining a Ray cluster (or starting a private local one) and shipping our code to its workers.
 
-Kept apart from the executors so the validation executor and the GPU pair exporter connect the same way and
-shut down only what they started.
+Kept apart from the executor so that connecting, shipping code and shutting down only what this process started
+live in one place, reusable by any other Ray-backed stage.
 """
 
 from __future__ import annotations

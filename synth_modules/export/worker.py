@@ -48,8 +48,10 @@ def _environment(device: str) -> dict[str, Any]:
 def _prepare(device: str, warmup: bool) -> None:
     """Strict float32 (no TF32) for honest comparisons, and a tiny compile so the first program pays no warm-up."""
     import torch
+    import torch._dynamo
+    import torch._inductor.compile_fx
 
-    import synth_modules.export.pairing  # noqa: F401 -- imported before `ready`, never inside a task's timeout
+    import synth_modules.export.pairing  # noqa: F401
 
     torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = False
