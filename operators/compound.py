@@ -7,6 +7,11 @@ import random
 from operators.shapes import MAX_FLOPS, MAX_NUMEL, MAX_PARAMS, last_axis, numel
 from operators.spec import Args, Effect, Kind, Operand, OpSpec, ParamSpec, Shape, Values, fallback
 
+_ATTENTION_FALLBACK = fallback(
+    "the attention core lowers to ATen's fused scaled-dot-product kernel (an extern call, e.g. "
+    "_scaled_dot_product_flash_attention_for_cpu); Inductor generates the projections and element-wise parts"
+)
+
 _DIMS = (8, 16, 24, 32, 48, 64, 96, 128)
 _HIDDEN = (8, 16, 24, 32, 48, 64, 96, 128)
 _SEQ_OR_SELF = Operand(kinds=("self", "tensor"))
@@ -133,6 +138,7 @@ MULTIHEAD_ATTENTION = OpSpec(
     derived={"embed_dim": -1},
     learnable=True,
     attr="attn",
+    inductor=_ATTENTION_FALLBACK,
     aliases=("MHA", "multi_head_attention"),
 )
 
@@ -164,6 +170,7 @@ SDPA = OpSpec(
     domain="attention_calm",  # q.k / sqrt(E) must stay moderate, or every row attends to one key
     effect=Effect.BLOCK,
     values=lambda v, a: Values(v.mean, max(0.5 * v.std, 0.05), v.lo, v.hi),
+    inductor=_ATTENTION_FALLBACK,
     aliases=("sdpa", "ScaledDotProductAttention"),
 )
 
@@ -217,6 +224,7 @@ def _transformer_spec(name: str, decoder: bool) -> OpSpec:
         derived={"d_model": -1},
         learnable=True,
         attr="decoder_layer" if decoder else "encoder_layer",
+        inductor=_ATTENTION_FALLBACK,
     )
 
 
@@ -281,7 +289,9 @@ def _rnn_spec(name: str, nonlinear_arg: bool) -> OpSpec:
         call=lambda a: "{m}({x})[0][:, -1]" if a["_output"] == "last" else "{m}({x})[0]",
         domain="calm",  # saturated gates make the output (nearly) input-independent
         effect=Effect.BLOCK,
-        facts=lambda a: ("floor",) if a.get("nonlinearity") == "relu" else (),
+        facts=lambda a: (
+            ("floor",) * (a.get("nonlinearity") == "relu") + ("split",) * bool(a.get("bidirectional"))
+        ),
         fact_axes=lambda s, a: tuple(range(len(_rnn_shape(s, a)))),
         values=lambda v, a: (
             Values(0.3, 0.3, 0.0, float("inf"))

@@ -16,7 +16,7 @@ from operators.shapes import (
     last_axis,
     numel,
 )
-from operators.spec import Args, Effect, Kind, Operand, OpSpec, ParamSpec, Shape, Values
+from operators.spec import Args, Effect, Kind, Operand, OpSpec, ParamSpec, Shape, Values, fallback
 
 _FEATURES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 _CHANNELS = (4, 6, 8, 12, 16, 24, 32, 48, 64)
@@ -127,6 +127,9 @@ BILINEAR = OpSpec(
     out_dims={-1: "out_features"},
     learnable=True,
     attr="bilinear",
+    inductor=fallback(
+        "aten._trilinear (the bilinear form) has no Inductor lowering: an ATen fallback kernel"
+    ),
 )
 
 # ---------------------------------------------------------------------------------------------- convolutions

@@ -59,7 +59,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
-class _Ledger:
+class Ledger:
     """An append-only JSONL file with durable appends."""
 
     def __init__(self, path: Path):
@@ -110,8 +110,8 @@ class RunStore:
 
     def __init__(self, root: Path):
         self.root = root
-        self._manifest: _Ledger | None = None
-        self._rejected: _Ledger | None = None
+        self._manifest: Ledger | None = None
+        self._rejected: Ledger | None = None
 
     @classmethod
     def open(cls, config: GeneratorConfig, run_info: dict[str, Any]) -> RunStore:
@@ -135,8 +135,8 @@ class RunStore:
             run_info.setdefault("resumed_at", [])
             run_info["resumed_at"] = [*previous.get("resumed_at", []), time.time()]
         atomic_write_json(run_file, {**run_info, "config": new_config})
-        store._manifest = _Ledger(store.root / MANIFEST_FILE)
-        store._rejected = _Ledger(store.root / REJECTED_FILE)
+        store._manifest = Ledger(store.root / MANIFEST_FILE)
+        store._rejected = Ledger(store.root / REJECTED_FILE)
         return store
 
     def load_state(self) -> RunState:

@@ -205,12 +205,12 @@ def _plans_for(missing: list[str], rng: random.Random, base_index: int) -> list[
     plans = []
     while todo:
         core, compound, supporting = [], [], []
-        for name in todo[:3]:
+        for name in todo[:4]:
             kind = operators.get(name).kind
             (core if kind.value == "core" else compound if kind.value == "compound" else supporting).append(
                 name
             )
-        todo = todo[3:]
+        todo = todo[4:]
         if not core:
             core.append(rng.choice(cores))
         index = base_index + len(plans)

@@ -50,6 +50,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_pool_isolates_crashes_and_timeouts(tmp_path: Path) -> None:
     """A program that kills its worker or hangs costs only itself; the pool restarts the worker and goes on."""
     crash = _write(tmp_path / "Crash.py", "import os\nos._exit(3)\n")
@@ -96,6 +97,7 @@ def test_export_pairs_on_gpu(tmp_path: Path) -> None:
     assert again.attempted == 0 and again.total_pairs == summary.verified
 
 
+@pytest.mark.slow
 def test_capture_names_graph_inputs_by_identity_on_cpu() -> None:
     """Inductor on CPU writes C++ (so no launches), but the graph's argument order is named the same way."""
     from synth_modules.export.capture import capture_inductor

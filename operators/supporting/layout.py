@@ -224,6 +224,12 @@ def _narrow_shape(shape: Shape, a: Args) -> Shape:
     return tuple(a["length"] if i == axis else s for i, s in enumerate(shape))
 
 
+def _axis_arg(shape: Shape, a: Args, key: str) -> tuple[int, ...]:
+    value = a[key]
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    return tuple(norm(int(v), len(shape)) for v in items)
+
+
 def _roll_args(rng: random.Random, shape: Shape) -> Args | None:
     options = axis_choices(shape, 2)
     if not options:
@@ -499,6 +505,7 @@ LAYOUT: tuple[OpSpec, ...] = (
         out_shape=_chunk_shape,
         axes=lambda s, a: (norm(a["dim"], len(s)),),
         aliases=("split",),
+        constant_if=("split",),  # would drop one direction of a bidirectional layer
     ),
     _layout(
         "narrow",
@@ -508,18 +515,23 @@ LAYOUT: tuple[OpSpec, ...] = (
         out_shape=_narrow_shape,
         axes=lambda s, a: (norm(a["dim"], len(s)),),
         aliases=("slice",),
+        constant_if=("split",),  # would drop one direction of a bidirectional layer
     ),
     _layout(
         "roll",
         "torch.roll(x, shifts, dims): circular shift along an axis",
         functional=("torch.roll({x}, shifts={shifts}, dims={dims})", "{x}.roll({shifts}, {dims})"),
         make_args=_roll_args,
+        constant_if=("uniform",),  # along a uniform axis it is the identity
+        axes=lambda s, a: _axis_arg(s, a, "dims"),
     ),
     _layout(
         "flip",
         "torch.flip(x, dims): reverses the order along axes",
         functional=("torch.flip({x}, dims={dims})", "{x}.flip({dims})", "{x}.flip({dims*})"),
         make_args=_flip_args,
+        constant_if=("uniform",),  # along a uniform axis it is the identity
+        axes=lambda s, a: _axis_arg(s, a, "dims"),
     ),
     _layout(
         "repeat",

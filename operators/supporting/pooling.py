@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from operators.shapes import pool_out
-from operators.spec import Args, Effect, OpSpec, Shape, Values, unsupported
+from operators.spec import NATIVE, Args, Effect, OpSpec, Shape, Values, fallback, unsupported
 from operators.supporting._common import keep, supporting
 
 _DIMS = {1: "L", 2: "H, W", 3: "D, H, W"}
@@ -164,6 +164,12 @@ def _collapsed_axes(nd: int):
     return axes
 
 
+_ADAPTIVE_3D_FALLBACK = fallback(
+    "aten._adaptive_avg_pool3d / aten.adaptive_max_pool3d have no Inductor lowering: ATen fallback kernels "
+    "(global pooling to size 1 still becomes a generated reduction)"
+)
+
+
 def _adaptive(nd: int, kind: str) -> OpSpec:
     name = f"Adaptive{kind}Pool{nd}d"
     avg = kind == "Avg"
@@ -188,6 +194,7 @@ def _adaptive(nd: int, kind: str) -> OpSpec:
         aliases=(f"adaptive_{kind.lower()}_pool{nd}d", "GlobalAvgPool")
         if avg and nd == 2
         else (f"adaptive_{kind.lower()}_pool{nd}d",),
+        inductor=_ADAPTIVE_3D_FALLBACK if nd == 3 else NATIVE,
     )
 
 

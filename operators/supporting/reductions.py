@@ -291,5 +291,7 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         ),
         effect=Effect.LAYOUT,
         values=keep,
+        axes=_single_axis,
+        constant_if=("uniform",),  # sorting a uniform axis is the identity
     ),
 )

@@ -30,12 +30,12 @@ POSITIVE_AWAY = 1e-3  # 1/x and 1/sqrt(x) need inputs at least this far from zer
 _REDUCE_LIKE = {Effect.REDUCE, Effect.REDUCE_LINEAR}
 _FRESH = {Effect.MIX, Effect.BLOCK}
 _STRIDED = {"permute", "transpose", "narrow", "chunk", "expand"}
-STICKY = {"uniform", "padded", "floor", "ceil"}  # survive element-wise maps and pooling: f(const) is const
+STICKY = {"uniform", "padded", "floor", "ceil", "split"}  # survive element-wise maps and pooling: f(const) is const
 _ORDER_PRESERVING = {"reshape", "view", "Flatten", "Unflatten", "unsqueeze", "squeeze", "Identity"}
 _ELEMENTWISE = {"activation", "math", "clamp", "arithmetic", "dropout"}
 _DECREASING = {"neg", "reciprocal", "rsqrt"}
 _NON_MONOTONE = {"abs", "square", "pow", "sin", "cos"}
-_INTERSECTING = {"padded", "floor", "ceil"}
+_INTERSECTING = {"padded", "floor", "ceil", "split"}
 # Ops after which the value model is only a rough guess; ops that place bounds inside the data (clamp,
 # Hardtanh, shrinks) then wait for a normalization.
 _LOOSE_MAKERS = {
@@ -116,8 +116,8 @@ def domain_ok(domain: str | None, v: Values, shape: tuple[int, ...] = ()) -> boo
         return 0.5 <= v.rms <= 2.0 and v.typical_max <= BOUNDED_MAX
     if domain == "positive_away":
         return v.lo >= POSITIVE_AWAY
-    if domain == "calm":
-        return v.std <= CALM_STD and v.typical_max < 60
+    if domain == "calm":  # neither one-hot everywhere (no gradient) nor flat (gradients ~1/n)
+        return 0.05 <= v.std <= CALM_STD and v.typical_max < 60
     if domain.startswith("active:"):
         lo, hi = (float(t) for t in domain.split(":")[1:])
         return max(v.mean - 2 * v.std, v.lo) < hi and min(v.mean + 2 * v.std, v.hi) > lo
@@ -249,7 +249,9 @@ def transfer(
             Fact(spec.fact_map[f.kind], f.axes) for f in facts if f.kind in spec.fact_map
         )
         facts = _clip_facts(spec, facts, operand)
-    elif effect == Effect.REDUCE_LINEAR:
+    elif effect == Effect.REDUCE_LINEAR or (effect == Effect.AFFINE and "sum_const" in spec.constant_if):
+        # sum/mean (and average pools collapsing axes): a sum over part of a constant-sum axis set leaves
+        # the rest constant-sum
         kept = set()
         for f in facts:
             if not f.axes & axes:

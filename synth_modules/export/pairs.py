@@ -21,7 +21,7 @@ from synth_modules.export.gpu_workers import WorkerPool
 from synth_modules.export.pairing import CheckSettings
 from synth_modules.export.programs import load_programs, load_run_info
 from synth_modules.export.schema import pair_row
-from synth_modules.store import _Ledger, atomic_write_json, read_jsonl
+from synth_modules.store import Ledger, atomic_write_json, read_jsonl
 
 PAIRS_FILE = "pairs.jsonl"
 REJECTED_FILE = "rejected.jsonl"
@@ -117,7 +117,7 @@ def export_pairs(
     verified, rejected = 0, Counter()
     program_seconds: list[float] = []
     stage_totals: Counter[str] = Counter()
-    pairs_ledger, rejected_ledger = _Ledger(out / PAIRS_FILE), _Ledger(out / REJECTED_FILE)
+    pairs_ledger, rejected_ledger = Ledger(out / PAIRS_FILE), Ledger(out / REJECTED_FILE)
     started = time.perf_counter()
     env: dict[str, Any] = {}
     try:
