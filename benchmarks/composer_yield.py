@@ -40,6 +40,13 @@ def compose_all(
     return out
 
 
+def _dump(out: Path, index: int, gen: Generation, verdict) -> None:
+    """Write a failing program with its verdict on the first line (as soon as it fails)."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = f"# {verdict.category} {verdict.stage}: {verdict.message[:500]!r}\n" + gen.source
+    (out / f"{index:05d}_{gen.entry_point}.py").write_text(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -90,6 +97,9 @@ def main() -> int:
         verdicts = []
         for done, future in enumerate(futures, 1):
             verdicts.append(future.result())
+            if not verdicts[-1].ok and args.dump_dir:
+                index, gen = generations[done - 1]
+                _dump(Path(args.dump_dir), index, gen, verdicts[-1])
             if done % args.progress == 0 or done == len(futures):
                 ok = sum(v.ok for v in verdicts)
                 took = time.perf_counter() - t1
@@ -134,12 +144,6 @@ def main() -> int:
         print(
             f"--- sample {index} {gen.final_pattern}: {verdict.category} at {verdict.stage}: {verdict.message[:300]}"
         )
-    if args.dump_dir:
-        out = Path(args.dump_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for index, gen, verdict in failures:
-            text = f"# {verdict.category} {verdict.stage}: {verdict.message[:500]}\n" + gen.source
-            (out / f"{index:05d}_{gen.entry_point}.py").write_text(text)
     if args.json:
         Path(args.json).write_text(
             json.dumps(
