@@ -30,7 +30,13 @@ POSITIVE_AWAY = 1e-3  # 1/x and 1/sqrt(x) need inputs at least this far from zer
 _REDUCE_LIKE = {Effect.REDUCE, Effect.REDUCE_LINEAR}
 _FRESH = {Effect.MIX, Effect.BLOCK}
 _STRIDED = {"permute", "transpose", "narrow", "chunk", "expand"}
-STICKY = {"uniform", "padded", "floor", "ceil", "split"}  # survive element-wise maps and pooling: f(const) is const
+STICKY = {
+    "uniform",
+    "padded",
+    "floor",
+    "ceil",
+    "split",
+}  # survive element-wise maps and pooling: f(const) is const
 _ORDER_PRESERVING = {"reshape", "view", "Flatten", "Unflatten", "unsqueeze", "squeeze", "Identity"}
 _ELEMENTWISE = {"activation", "math", "clamp", "arithmetic", "dropout"}
 _DECREASING = {"neg", "reciprocal", "rsqrt"}
