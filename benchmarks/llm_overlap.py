@@ -132,7 +132,8 @@ def write_docs(rows: list[dict], args: argparse.Namespace) -> None:
     lines += [
         "",
         "Goal: ratio <= 1.15. Load average is the machine's during the scenario (other engineers were using "
-        "the 2 cores while these numbers were taken, so phases of one scenario ran under different load).",
+        "the 2 cores while these numbers were taken, so phases of one scenario ran under different load: a "
+        "ratio below 1 means the machine got quieter between phases).",
         "",
         f"Command: `.venv/bin/python benchmarks/llm_overlap.py {' '.join(sys.argv[1:])}`",
         END,

@@ -317,6 +317,7 @@ class GenerationRun:
                     "calls": usage.calls,
                 },
                 "cost_usd": round(self.backend.cost_usd(), 6),
+                "backend_stats": self.backend.stats(),
                 "accepted_per_min": round(60 * self.stats.accepted / wall_s, 2) if wall_s > 0 else 0.0,
                 "samples_per_min": round(60 * self.stats.samples / wall_s, 2) if wall_s > 0 else 0.0,
                 "num_worker": self.config.num_worker,
