@@ -17,8 +17,11 @@ _HIDDEN = (8, 16, 24, 32, 48, 64, 96, 128)
 _SEQ_OR_SELF = Operand(kinds=("self", "tensor"))
 
 
-def _heads(rng: random.Random, embed: int) -> int | None:
-    ok = [h for h in (1, 2, 4, 8) if embed % h == 0 and embed // h >= 2]
+def _heads(rng: random.Random, embed: int, odd: bool = False) -> int | None:
+    """Head counts dividing `embed`. Odd counts keep MultiheadAttention/TransformerEncoderLayer off their eval
+    fast path, which hands the whole layer to one fused ATen kernel (no generated kernels to learn from) and
+    whose fake kernel breaks torch.compile on some shapes."""
+    ok = [h for h in ((1, 3, 5, 7) if odd else (1, 2, 4, 8)) if embed % h == 0 and embed // h >= 2]
     return rng.choice(ok) if ok else None
 
 
@@ -105,7 +108,7 @@ def _attention_args(rng: random.Random, shape: Shape) -> Args | None:
     b, seq, embed = shape
     if not 4 <= embed <= 256 or not 2 <= seq <= 256:  # one token: softmax over one key, q/k weights unused
         return None
-    heads = _heads(rng, embed)
+    heads = _heads(rng, embed, odd=True)
     if heads is None or b * heads * seq * seq > MAX_NUMEL:
         return None
     if 2 * b * seq * embed * embed * 4 > MAX_FLOPS * 2:
@@ -175,13 +178,13 @@ SDPA = OpSpec(
 )
 
 
-def _transformer_args(rng: random.Random, shape: Shape) -> Args | None:
+def _transformer_args(rng: random.Random, shape: Shape, decoder: bool = False) -> Args | None:
     if len(shape) != 3:
         return None
     b, seq, d = shape
     if not 4 <= d <= 256 or not 2 <= seq <= 128:
         return None
-    heads = _heads(rng, d)
+    heads = _heads(rng, d, odd=not decoder)
     if heads is None or b * heads * seq * seq > MAX_NUMEL:
         return None
     ff = rng.choice(
@@ -202,7 +205,7 @@ def _transformer_spec(name: str, decoder: bool) -> OpSpec:
         kind=Kind.COMPOUND,
         category="transformer",
         ranks=frozenset({3}),
-        make_args=_transformer_args,
+        make_args=lambda rng, shape: _transformer_args(rng, shape, decoder),
         out_shape=lambda s, a: s,
         prompt_hint=f"nn.{name}(d_model, nhead, dim_feedforward, dropout=0.0, batch_first=True): {what}",
         module=f"nn.{name}",

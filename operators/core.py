@@ -244,7 +244,7 @@ def _conv_params(nd: int, transpose: bool):
         per_group = "in_channels" if args["groups"] == 1 else "in_channels // groups"
         out_group = "out_channels" if args["groups"] == 1 else "out_channels // groups"
         if transpose:
-            weight = ParamSpec(("in_channels", out_group, *_kernel_dims(args, nd)), fan_in=f"({out_group})")
+            weight = ParamSpec(("in_channels", out_group, *_kernel_dims(args, nd)))
         else:
             weight = ParamSpec(("out_channels", per_group, *_kernel_dims(args, nd)))
         return {"weight": weight, "bias": ParamSpec(("out_channels",), init="small", optional_arg="bias")}

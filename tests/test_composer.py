@@ -13,6 +13,7 @@ import time
 import pytest
 
 import operators
+from operators import Kind
 from synth_modules.backends.builtin import BuiltinBackend
 from synth_modules.composer import compose
 from synth_modules.config import GeneratorConfig
@@ -197,22 +198,21 @@ def test_variety(corpus: list[Generation]) -> None:
 # ------------------------------------------------------------------------- every op in a valid program
 
 
-def _plans_for(missing: list[str], rng: random.Random, base_index: int) -> list[Sample]:
-    """Small samples that between them ask for every op in `missing`."""
-    cores = [op.name for op in operators.core_ops()]
+def _plans_for(missing: list[str], rng: random.Random, base_index: int, per_program: int) -> list[Sample]:
+    """Small samples that between them ask for every op in `missing` (a rank-compatible core op leads)."""
+    cores = operators.core_ops()
     todo = list(missing)
     rng.shuffle(todo)
     plans = []
     while todo:
-        core, compound, supporting = [], [], []
-        for name in todo[:4]:
-            kind = operators.get(name).kind
-            (core if kind.value == "core" else compound if kind.value == "compound" else supporting).append(
-                name
-            )
-        todo = todo[4:]
+        chunk, todo = todo[:per_program], todo[per_program:]
+        core = [n for n in chunk if operators.get(n).kind == Kind.CORE]
+        compound = [n for n in chunk if operators.get(n).kind == Kind.COMPOUND]
+        supporting = [n for n in chunk if operators.get(n).kind == Kind.SUPPORTING]
         if not core:
-            core.append(rng.choice(cores))
+            ranks = set().union(*(operators.get(n).ranks for n in chunk))
+            fitting = [c.name for c in cores if c.ranks & ranks] or [c.name for c in cores]
+            core.append(rng.choice(fitting))
         index = base_index + len(plans)
         plans.append(Sample(index, sample_id(99, index), 99, core, compound, supporting))
     return plans
@@ -226,8 +226,10 @@ def test_every_sampleable_op_is_reachable_in_a_valid_program() -> None:
     rng = random.Random(5)
     rounds: list[str] = []
     with SandboxPool(2, SandboxOptions(timeout_s=120)) as pool:
-        for round_no in range(4):
-            gens = [_generate(s, attempt=round_no) for s in _plans_for(missing, rng, 1000 * round_no)]
+        for round_no in range(6):
+            per_program = 6 if round_no == 0 else 2  # pack first, then give the stragglers room
+            plans = _plans_for(missing, rng, 1000 * round_no, per_program)
+            gens = [_generate(s, attempt=round_no) for s in plans]
             futures = [
                 pool.submit(
                     ValidationJob(
@@ -253,4 +255,5 @@ def test_every_sampleable_op_is_reachable_in_a_valid_program() -> None:
             )
             if not missing:
                 break
+    print("\n".join(rounds))
     assert not missing, "\n".join([*rounds, f"never valid: {missing}", *failures[:10]])

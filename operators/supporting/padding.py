@@ -60,7 +60,9 @@ def _pad_layer(kind: str, nd: int) -> OpSpec:
         name,
         "padding",
         f"nn.{name}(padding{', value' if kind == 'Constant' else ''}): pads the last {nd} axes ({mode})",
-        ranks=frozenset({nd + 1, nd + 2}),
+        # Non-constant modes only in the batched form: Inductor mis-indexes an unbatched replication pad fused
+        # after a flatten (AssertionError "vr must not be None", torch 2.13).
+        ranks=frozenset({nd + 1, nd + 2}) if mode == "constant" else frozenset({nd + 2}),
         module=f"nn.{name}",
         positional=("padding", "value") if kind == "Constant" else ("padding",),
         make_args=make,
@@ -80,8 +82,8 @@ def _pad_layer(kind: str, nd: int) -> OpSpec:
 def _fpad_args(rng: random.Random, shape: Shape) -> Args | None:
     nd = rng.choice([n for n in (1, 2, 3) if n <= len(shape) - 1])
     mode = rng.choice(("constant", "constant", "reflect", "replicate", "circular"))
-    if len(shape) not in (nd + 1, nd + 2):
-        mode = "constant"  # non-constant modes only take (C, *spatial) or (N, C, *spatial)
+    if len(shape) != nd + 2:
+        mode = "constant"  # non-constant modes: only the batched (N, C, *spatial) form (see _pad_layer)
     pad = _pad_tuple(rng, shape[-nd:], limit_by_size=mode != "constant")
     if pad is None:
         return None

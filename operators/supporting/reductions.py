@@ -69,9 +69,10 @@ def _mean_values(v: Values, a: Args) -> Values:
 def _extreme(v: Values, a: Args, sign: float) -> Values:
     """Max (sign 1) or min (sign -1) of `_count` values: about sqrt(2 ln n) standard deviations out."""
     shift = v.std * math.sqrt(2 * math.log(max(a.get("_count", 2), 2)))
-    mean = v.mean + sign * shift
-    mean = min(max(mean, v.lo), v.hi)
-    return Values(mean, max(v.std * 0.4, 1e-3), v.lo, v.hi)
+    raw = v.mean + sign * shift
+    mean = min(max(raw, v.lo), v.hi)
+    # Extremes that run into a bound (ELU's -alpha, sigmoid's 0) pile up there: the spread is unknown.
+    return Values(mean, max(v.std * 0.4, 1e-3), v.lo, v.hi, loose=mean != raw)
 
 
 def _reduction(name: str, hint: str, *, multi: bool = True, linear: bool = False, **fields) -> OpSpec:

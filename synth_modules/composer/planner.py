@@ -7,47 +7,23 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import operators
-from operators.shapes import MAX_PARAMS, fits, numel
-from operators.spec import Args, Kind, OpSpec, Values
+from operators.shapes import fits, numel
+from operators.spec import Args, OpSpec, Values
 from synth_modules.composer.adapters import Move, breaker_moves, domain_moves, shape_moves
+from synth_modules.composer.decorate import Decorations
 from synth_modules.composer.graph import Graph, Node, OperandChoice
-from synth_modules.composer.semantics import OperandInfo, check, prepare_args, transfer
+from synth_modules.composer.operands import OperandPicker
+from synth_modules.composer.placement import Placement
+from synth_modules.composer.semantics import check, prepare_args, transfer
 from synth_modules.composer.state import Pending, TensorState, new_key
 
 MIN_NUMEL = 4  # no op may produce fewer elements (a 1-element output is trivially "constant")
 INPUT_NUMEL = 65_536
-_PARAM_VALUES = {
-    "small": Values(0.0, 0.02),
-    "unit": Values(0.0, 1.0),
-    "ones_jitter": Values(1.0, 0.1),
-    "positive": Values(1.0, 0.29, 0.5, 1.5),
-}
-_REPEATABLE = {"activation", "math", "clamp", "norm", "pool", "arithmetic"}
 
 
-@dataclass
-class Placement:
-    """An op ready to be added: prepared args, output shape, operand and what it must switch off."""
-
-    spec: OpSpec
-    args: Args
-    out_shape: tuple[int, ...]
-    operand: OperandChoice | None = None
-    operand_info: OperandInfo | None = None
-    neutralize: list[Pending] = field(default_factory=list)
-
-
-def _overlaps(a: Values, b: Values) -> bool:
-    """The typical ranges of two tensors overlap by a fair margin (so max/min take from both)."""
-    lo = max(a.mean - 1.5 * a.std, b.mean - 1.5 * b.std)
-    hi = min(a.mean + 1.5 * a.std, b.mean + 1.5 * b.std)
-    return hi - lo > 0.5 * min(a.std, b.std)
-
-
-class Composer:
+class Composer(Decorations):
     """Writes one program graph from a sampled pattern; all randomness comes from `rng`."""
 
     def __init__(self, rng: random.Random, attempt: int = 0) -> None:
@@ -60,6 +36,7 @@ class Composer:
         self.last_reason = ""
         self._next_node = 0
         self._positional: set[int] = set()  # values that are not activations (positional tables)
+        self.operands = OperandPicker(rng, self.graph, self._positional)
 
     # ------------------------------------------------------------------------------------------ driver
 
@@ -212,7 +189,7 @@ class Composer:
             args = prepare_args(spec, state, drawn)
             choice, info = None, None
             if spec.operand is not None:
-                picked = self._operand(spec, state)
+                picked = self.operands.pick(spec, state)
                 if picked is None:
                     self.last_reason = "operand"
                     continue
@@ -291,82 +268,6 @@ class Composer:
         self.last_reason = saved
         return placement
 
-    # ------------------------------------------------------------------------------------------ operands
-
-    def _operand(self, spec: OpSpec, state: TensorState) -> tuple[OperandChoice, OperandInfo] | None:
-        rng = self.rng
-        assert spec.operand is not None
-        kinds = list(spec.operand.kinds)
-        rng.shuffle(kinds)
-        weights = {"tensor": 0.45, "param": 0.5, "scalar": 0.4, "self": 0.35}
-        kinds.sort(key=lambda k: -weights[k] * rng.random())
-        for kind in kinds:
-            picked = self._operand_of_kind(spec, state, kind)
-            if picked is not None:
-                return picked
-        return None
-
-    def _operand_of_kind(
-        self, spec: OpSpec, state: TensorState, kind: str
-    ) -> tuple[OperandChoice, OperandInfo] | None:
-        rng = self.rng
-        operand = spec.operand
-        assert operand is not None
-        if kind == "self":
-            return OperandChoice("self"), OperandInfo("self", state.values, state=state)
-        if kind == "tensor":
-            options = [
-                vid
-                for vid, st in self.graph.states.items()
-                if vid not in self._positional
-                and st.dtype == "float"
-                and st.shape == state.shape
-                and st.affine_key != state.affine_key
-                and st.elementwise_key != state.elementwise_key
-                and st.key != state.key
-                and self._is_defined(vid)
-                and (not operand.overlap or _overlaps(st.values, state.values))
-            ]
-            if not options:
-                return None
-            vid = rng.choice(options[-4:])
-            other = self.graph.states[vid]
-            return OperandChoice("tensor", value=vid), OperandInfo("tensor", other.values, state=other)
-        if kind == "scalar":
-            lo, hi = operand.scalar_range
-            value = rng.uniform(lo, hi)
-            if operand.signed and rng.random() < 0.3:
-                value = -value
-            value = float(f"{value:.3g}")
-            choice = OperandChoice("scalar", scalar=value, inline=rng.random() < 0.3)
-            return choice, OperandInfo("scalar", Values(value, 0.0, value, value))
-        shape, axes = self._param_shape(state, full=operand.param_full)
-        if numel(shape) > MAX_PARAMS:
-            return None
-        init, values = operand.param_init, _PARAM_VALUES.get(operand.param_init)
-        if init == "centered":  # drawn around the data so max/min pick from both sides
-            mean, std = float(f"{state.values.mean:.3g}"), float(f"{max(state.values.std, 1e-2):.3g}")
-            init, values = f"centered:{mean}:{std}", Values(mean, std)
-        assert values is not None
-        choice = OperandChoice("param", param_shape=shape, param_init=init, inline=rng.random() < 0.25)
-        return choice, OperandInfo("param", values, axes=axes)
-
-    def _is_defined(self, vid: int) -> bool:
-        return vid in self.graph.producers or any(i.value == vid for i in self.graph.inputs)
-
-    def _param_shape(self, state: TensorState, full: bool) -> tuple[tuple[int, ...], frozenset[int]]:
-        rank, shape = state.rank, state.shape
-        options: list[tuple[tuple[int, ...], frozenset[int]]] = [
-            (tuple(shape[1:]), frozenset(range(1, rank)))
-        ]
-        if not full:
-            options.append(((shape[-1],), frozenset({rank - 1})))
-            options.append(((1,), frozenset()))
-            if rank >= 3:
-                options.append(((shape[1],) + (1,) * (rank - 2), frozenset({1})))
-                options.append(((shape[1],) + (1,) * (rank - 2), frozenset({1})))
-        return self.rng.choice(options)
-
     # ------------------------------------------------------------------------------------------ applying
 
     def _apply(self, placement: Placement, x: int) -> int:
@@ -441,92 +342,6 @@ class Composer:
         if node.style == "functional":
             node.form = self.rng.choice(node.spec.functional_forms(node.args))
 
-    # ------------------------------------------------------------------------------------------ decoration
-
-    def _decorate(self, spec: OpSpec, x: int) -> int:
-        rng = self.rng
-        if spec.kind == Kind.SUPPORTING and spec.category in _REPEATABLE and rng.random() < 0.1 * self.calm:
-            again = self._try(spec, self.graph.states[x], tries=4)
-            if again is not None:
-                x = self._apply(again, x)
-        if spec.kind != Kind.SUPPORTING and rng.random() < 0.15 * self.calm:
-            x = self._learnable_affine(x)
-        if rng.random() < 0.22 * self.calm:
-            x = self._residual(x)
-        return x
-
-    def _learnable_affine(self, x: int) -> int:
-        name = self.rng.choice(("mul", "add", "mul"))
-        spec = operators.get(name)
-        state = self.graph.states[x]
-        for _ in range(4):
-            placement = self._try(spec, state, tries=1)
-            if (
-                placement is not None
-                and placement.operand is not None
-                and placement.operand.kind in ("param", "scalar")
-            ):
-                return self._apply(placement, x)
-        return x
-
-    def _residual(self, x: int) -> int:
-        state = self.graph.states[x]
-        spec = operators.get(self.rng.choice(("add", "add", "add", "mul", "sub")))
-        picked = self._operand_of_kind(spec, state, "tensor")
-        if picked is None:
-            return x
-        choice, info = picked
-        args = prepare_args(spec, state, {})
-        args["_y"] = info.values
-        args["_operand"] = "tensor"
-        verdict = check(spec, state, args, self.neutralized)
-        if not verdict.ok:
-            return x
-        return self._apply(Placement(spec, args, state.shape, choice, info, verdict.neutralize), x)
-
-    def _positional_embedding(self, spec: OpSpec, x: int) -> int | None:
-        """x (B, L, D) + Embedding(arange(L)): an Embedding used as a learned positional table."""
-
-        def fits_rank3(st: TensorState) -> Placement | None:
-            ok = st.dtype == "float" and st.rank == 3 and st.shape[-1] <= 512 and st.shape[1] <= 1024
-            return Placement(spec, {}, st.shape) if ok else None
-
-        state = self.graph.states[x]
-        if fits_rank3(state) is None:
-            path = self._search(state, fits_rank3)
-            if path is None:
-                return None
-            for move in path[0]:
-                real = self._recheck(move, self.graph.states[x])
-                if real is None:
-                    return None
-                x = self._apply(real, x)
-            state = self.graph.states[x]
-        seq, dim = state.shape[1], state.shape[2]
-        args: Args = {"num_embeddings": seq + self.rng.choice((0, 0, 8, 32)), "embedding_dim": dim}
-        node_id = self._next_node
-        self._next_node += 1
-        key = new_key()
-        table = TensorState(
-            shape=(seq, dim), values=Values(0.0, 1.0), key=key, affine_key=key, elementwise_key=key
-        )
-        pos = self.graph.new_value(table)
-        self._positional.add(pos)
-        style = self._style(spec, args)
-        arange = "torch.arange({x}.size(1), device={x}.device)"
-        form = f"{{m}}({arange})" if style == "module" else f"F.embedding({arange}, {{weight}})"
-        derived = {}
-        source = state.source(2)
-        if source is not None and self.graph.node(source[0]).args.get(source[1]) == dim:
-            derived["embedding_dim"] = source
-        self.graph.add_node(Node(node_id, spec, args, style, form, x, pos, derived=derived))
-        add = operators.get("add")
-        info = OperandInfo("tensor", table.values, state=table)
-        args_add = prepare_args(add, state, {})
-        args_add["_y"] = info.values
-        args_add["_operand"] = "tensor"
-        return self._apply(Placement(add, args_add, state.shape, OperandChoice("tensor", value=pos), info), x)
-
     # ------------------------------------------------------------------------------------------ finishing
 
     def _fallback(self, x: int) -> int:
@@ -536,18 +351,3 @@ class Composer:
             if y is not None:
                 return y
         return x
-
-    def _maybe_second_output(self, x: int) -> None:
-        if self.rng.random() >= 0.06 * self.calm:
-            return
-        final = self.graph.states[x]
-        options = [
-            vid
-            for vid in self.graph.producers
-            if vid != x
-            and vid not in self._positional
-            and self.graph.states[vid].affine_key != final.affine_key
-            and self.graph.node(self.graph.producers[vid]).spec.effect.value not in ("identity", "layout")
-        ]
-        if options:
-            self.graph.outputs.append(self.rng.choice(options))

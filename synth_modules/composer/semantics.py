@@ -310,7 +310,8 @@ def transfer(
         spec.values(state.values, args) if spec.values is not None else _default_values(spec, state.values)
     )
     gram = args.get("mode") == "gram" or args.get("equation") == "bij,bkj->bik"
-    loose = spec.name in _LOOSE_MAKERS or gram or (state.values.loose and effect != Effect.NORMALIZE)
+    loose = values.loose or spec.name in _LOOSE_MAKERS or gram
+    loose = loose or (state.values.loose and effect != Effect.NORMALIZE)
     if merged and operand is not None:
         loose = loose or operand.values.loose
     values = replace(values, loose=loose)
