@@ -1,10 +1,10 @@
 """export-pairs throughput on all visible GPUs vs one GPU, on the same programs.
 
-    python benchmarks/export_multi_gpu.py RUN_DIR --out WORK_DIR [--limit 150] [--json results.json]
+    python benchmarks/export_multi_gpu.py RUN_DIR --out WORK_DIR [--limit 150] [--jobs-per-gpu 4] [--json r.json]
 
-Runs export-pairs twice into fresh PAIRS_DIRs (nothing resumed): first with every visible GPU (one warm worker
-per GPU, the default), then with `--device cuda:0` (one worker), so any warm OS file cache favours the
-one-GPU run. For each it prints verified/attempted, wall seconds, and two rates:
+Runs export-pairs twice into fresh PAIRS_DIRs (nothing resumed): first with every visible GPU (`--jobs-per-gpu`
+warm workers on each, default one: export-pairs' default), then with `--device cuda:0` and the same number of
+workers on that one GPU, so any warm OS file cache favours the one-GPU run. For each it prints verified/attempted, wall seconds, and two rates:
   end-to-end   verified pairs per minute of the whole command (worker start-up and warm-up included);
   steady       results per minute after the first one arrived (start-up excluded), read from the ledgers.
 Then the N-GPU / 1-GPU ratio of both. Not a test: it needs CUDA GPUs and prints numbers.
@@ -57,14 +57,16 @@ class _LedgerClock(threading.Thread):
             time.sleep(0.05)
 
 
-def _run(name: str, run_dir: Path, work: Path, device: str, limit: int | None) -> dict[str, Any]:
+def _run(name: str, run_dir: Path, work: Path, device: str, limit: int | None, jobs: int) -> dict[str, Any]:
     out = work / name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     clock = _LedgerClock(out)
     clock.start()
     started = time.perf_counter()
-    summary = export_pairs(run_dir, out, ExportSettings(device=device, limit=limit, progress=False))
+    summary = export_pairs(
+        run_dir, out, ExportSettings(device=device, limit=limit, jobs=jobs, progress=False)
+    )
     ended = time.perf_counter()
     clock.done.set()
     clock.join()
@@ -76,6 +78,7 @@ def _run(name: str, run_dir: Path, work: Path, device: str, limit: int | None) -
     result = {
         "run": name,
         "device": device,
+        "jobs": jobs,
         "startup_s": round(first - started, 1),
         "steady_results_per_min": round(steady, 1),
         "steady_pairs_per_min": round(steady * verified_share, 1),
@@ -99,13 +102,15 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=None, help="export only the first N programs")
+    parser.add_argument("--jobs-per-gpu", type=int, default=1, help="warm workers on each GPU")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     gpus = visible_gpus("cuda")
     if len(gpus) < 2:
         raise SystemExit(f"this benchmark compares several GPUs with one; {len(gpus)} visible")
-    many = _run(f"{len(gpus)}-gpu", args.run_dir, args.out, "cuda", args.limit)
-    one = _run("1-gpu", args.run_dir, args.out, "cuda:0", args.limit)
+    per_gpu = args.jobs_per_gpu
+    many = _run(f"{len(gpus)}-gpu", args.run_dir, args.out, "cuda", args.limit, per_gpu * len(gpus))
+    one = _run("1-gpu", args.run_dir, args.out, "cuda:0", args.limit, per_gpu)
     end_to_end = many["pairs_per_minute"] / one["pairs_per_minute"] if one["pairs_per_minute"] else 0.0
     steady = (
         many["steady_pairs_per_min"] / one["steady_pairs_per_min"] if one["steady_pairs_per_min"] else 0.0

@@ -85,12 +85,18 @@ class RunSummary:
     stats: dict[str, Any]
 
 
-def _split_gates(gates: list[Gate]) -> tuple[list[Gate], list[Gate]]:
-    """Stateless gates may run as soon as a candidate validates (and trigger a repair); stateful ones
-    (dedup) must run at commit time, in index order."""
+def _split_gates(gates: list[Gate]) -> tuple[list[Gate], list[Gate], list[Gate]]:
+    """(source-only, after-validation, at-commit) gates.
+
+    Stateless gates that read only the source (contamination) run before validation: the cheap check first.
+    Other stateless gates run as soon as a candidate validates; both may trigger a repair. Stateful ones
+    (dedup) must run at commit time, in index order.
+    """
     stateless = [g for g in gates if not getattr(g, "stateful", False)]
+    source_only = [g for g in stateless if not getattr(g, "needs_verdict", True)]
+    after_validation = [g for g in stateless if getattr(g, "needs_verdict", True)]
     stateful = [g for g in gates if getattr(g, "stateful", False)]
-    return stateless, stateful
+    return source_only, after_validation, stateful
 
 
 def _gate_input(sample_id_: str, generation: Generation, verdict: Verdict) -> GateInput:
@@ -136,7 +142,7 @@ class GenerationRun:
         self.state: RunState = self.store.load_state()
         self.sampler: Sampler = create_sampler(config)
         self.gates = build_gates(config)
-        self.stateless_gates, self.stateful_gates = _split_gates(self.gates)
+        self.source_gates, self.validated_gates, self.stateful_gates = _split_gates(self.gates)
         self.stats = StatsTracker()
         self.debug_dir = (config.output_path / config.debug_dir) if config.debug_dir else None
         self._committed_upto = -1  # highest sample index whose outcome is committed
@@ -182,6 +188,22 @@ class GenerationRun:
         )
         return await asyncio.wrap_future(executor.submit(job))
 
+    async def _validate_and_gate(
+        self, executor: ValidationExecutor, sample: Sample, attempt: int, generation: Generation
+    ) -> tuple[Verdict, dict[str, Any]]:
+        """Source-only gates, then the sandbox, then the gates that read its verdict; cheapest first."""
+        pending = Verdict(ok=True, stage=str(Stage.STATIC))
+        rejection, gate_details = _run_gates(self.source_gates, _gate_input(sample.id, generation, pending))
+        if rejection is not None:
+            return rejection, gate_details
+        verdict = await self._validate(executor, sample, attempt, generation)
+        verdict.timings.update(pending.timings)
+        if verdict.ok:
+            rejection, details = _run_gates(self.validated_gates, _gate_input(sample.id, generation, verdict))
+            gate_details.update(details)
+            verdict = rejection or verdict
+        return verdict, gate_details
+
     async def _process(self, executor: ValidationExecutor, index: int) -> Outcome:
         lag = getattr(self.sampler, "lag", None)
         if lag is not None:
@@ -210,13 +232,7 @@ class GenerationRun:
                     break
                 repair = RepairContext(error.response, str(error.category), error.message)
                 continue
-            verdict = await self._validate(executor, sample, attempt, generation)
-            gate_details: dict[str, Any] = {}
-            if verdict.ok:
-                rejection, gate_details = _run_gates(
-                    self.stateless_gates, _gate_input(sample.id, generation, verdict)
-                )
-                verdict = rejection or verdict
+            verdict, gate_details = await self._validate_and_gate(executor, sample, attempt, generation)
             attempts.append(Attempt(attempt, verdict, generation, gate_details))
             self._debug_dump(sample, attempt, generation, verdict, generation.response)
             if verdict.ok or not self.backend.supports_repair:

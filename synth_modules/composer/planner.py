@@ -18,6 +18,7 @@ from synth_modules.composer.operands import OperandPicker
 from synth_modules.composer.placement import Placement
 from synth_modules.composer.semantics import check, prepare_args, transfer
 from synth_modules.composer.state import Pending, TensorState, new_key
+from synth_modules.opnames import normalize_ops
 
 MIN_NUMEL = 4  # no op may produce fewer elements (a 1-element output is trivially "constant")
 INPUT_NUMEL = 65_536
@@ -60,6 +61,8 @@ class Composer(Decorations):
             x = self._decorate(spec, y)
         if not self.graph.nodes or self.graph.states[x].dtype != "float":
             x = self._fallback(x)
+        if len(normalize_ops(self.graph.pattern())) < 2:
+            x = self._enrich(x)
         self.graph.outputs = [x]
         self._maybe_second_output(x)
         return self.graph
@@ -343,6 +346,17 @@ class Composer(Decorations):
             node.form = self.rng.choice(node.spec.functional_forms(node.args))
 
     # ------------------------------------------------------------------------------------------ finishing
+
+    def _enrich(self, x: int) -> int:
+        """One compute op plus reshapes is a KernelBench level-1 problem (the contamination gate rejects it, on
+        every retry) and has nothing to fuse: follow it with an activation."""
+        names = [spec.name for spec in operators.supporting_ops() if spec.category == "activation"]
+        self.rng.shuffle(names)
+        for name in names[:8]:
+            y = self._place(operators.get(name), x)
+            if y is not None:
+                return y
+        return x
 
     def _fallback(self, x: int) -> int:
         """Guarantee at least one op and a float output (only when every sampled op was dropped)."""

@@ -127,7 +127,9 @@ def capture_inductor(model: nn.Module, inputs: list[Any]) -> Capture:
     started = time.perf_counter()
     compiled = torch.compile(model, backend=backend, fullgraph=False)
     try:
-        with torch.no_grad():
+        # allow_rnn: Dynamo otherwise runs RNN/LSTM/GRU layers eagerly (a graph break, so no pair); with it they
+        # decompose into matmuls and pointwise steps that Inductor turns into kernels.
+        with torch.no_grad(), torch._dynamo.config.patch(allow_rnn=True):
             _, codes = run_and_get_code(compiled, *inputs)
     except ExportError:
         raise

@@ -19,7 +19,7 @@ from typing import Any
 from synth_modules.export.codefmt import ruff_binary
 from synth_modules.export.gpu_workers import WorkerPool
 from synth_modules.export.pairing import CheckSettings
-from synth_modules.export.programs import load_programs, load_run_info
+from synth_modules.export.programs import ProgramRecord, load_programs, load_run_info
 from synth_modules.export.schema import pair_row
 from synth_modules.store import Ledger, atomic_write_json, read_jsonl
 
@@ -55,6 +55,13 @@ class ExportSummary:
     env: dict[str, Any]
     mean_program_seconds: float = 0.0  # worker time per program (all outcomes)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # mean per verified pair: eager/capture/...
+
+
+def _expected_cost(program: ProgramRecord) -> float:
+    """How long a program should take to export: its Inductor compile time when it was validated (on CPU,
+    but the same graph and kernels), 0 when unknown (a plain folder of programs keeps its order)."""
+    timings = program.manifest.get("timings") or {}
+    return float(timings.get("compile") or 0.0)
 
 
 def visible_gpus(device: str) -> list[str]:
@@ -105,6 +112,7 @@ def export_pairs(
     todo = [p for p in programs if p.id not in done]
     if settings.limit is not None:
         todo = todo[: settings.limit]
+    todo.sort(key=_expected_cost, reverse=True)  # longest first: no slow program left alone at the end
     by_id = {p.id: p for p in todo}
     jobs = settings.jobs or len(gpus)
     worker_settings = {

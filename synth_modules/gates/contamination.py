@@ -140,6 +140,7 @@ class ContaminationGate(Gate):
 
     name = "contamination"
     stateful = False
+    needs_verdict = False  # the op sequence comes from the AST alone
 
     def __init__(self, levels: Iterable[str], strictness: str = "reordered"):
         self.matcher = ContaminationMatcher(levels, strictness)
