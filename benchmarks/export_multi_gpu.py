@@ -12,7 +12,6 @@ Then the N-GPU / 1-GPU ratio of both. Not a test: it needs CUDA GPUs and prints 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -24,11 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import run_dir_parser
 from synth_modules.export.pairs import (
     PAIRS_FILE,
     REJECTED_FILE,
     ExportSettings,
     export_pairs,
+    format_rejected,
     visible_gpus,
 )
 
@@ -84,7 +85,7 @@ def _run(name: str, run_dir: Path, work: Path, device: str, limit: int | None, j
         "steady_pairs_per_min": round(steady * verified_share, 1),
         **asdict(summary),
     }
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    rejected = format_rejected(summary.rejected)
     print(
         f"{name:>6}: {summary.verified}/{summary.attempted} verified, {summary.seconds:.1f} s "
         f"(first result after {result['startup_s']} s); end-to-end {summary.pairs_per_minute:.1f} pairs/min, "
@@ -96,11 +97,7 @@ def _run(name: str, run_dir: Path, work: Path, device: str, limit: int | None, j
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = run_dir_parser(__doc__)
     parser.add_argument("--limit", type=int, default=None, help="export only the first N programs")
     parser.add_argument("--jobs-per-gpu", type=int, default=1, help="warm workers on each GPU")
     parser.add_argument("--json", type=Path, default=None)

@@ -11,13 +11,16 @@ Prints one line per run and the warm/fresh ratio. Not a test: it needs a GPU and
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from synth_modules.export.pairs import ExportSettings, export_pairs
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import run_dir_parser
+from synth_modules.export.pairs import ExportSettings, export_pairs, format_rejected
 
 
 def _run(name: str, run_dir: Path, work: Path, **settings: object) -> dict:
@@ -25,22 +28,17 @@ def _run(name: str, run_dir: Path, work: Path, **settings: object) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     summary = export_pairs(run_dir, out, ExportSettings(progress=False, **settings))  # type: ignore[arg-type]
     result = {"run": name, **asdict(summary)}
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
     print(
         f"{name:>9}: {summary.verified}/{summary.attempted} verified "
         f"({100.0 * summary.verified / max(1, summary.attempted):.1f}%), {summary.seconds:.1f} s, "
-        f"{summary.pairs_per_minute:.1f} pairs/min; rejected: {rejected}",
+        f"{summary.pairs_per_minute:.1f} pairs/min; rejected: {format_rejected(summary.rejected)}",
         flush=True,
     )
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = run_dir_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--subset", type=int, default=40)
     parser.add_argument("--json", type=Path, default=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from operators.shapes import MAX_FLOPS, MAX_NUMEL, MAX_PARAMS, last_axis, numel
 from operators.spec import Args, Effect, Kind, Operand, OpSpec, ParamSpec, Shape, Values, fallback
@@ -42,23 +43,33 @@ def _embedding_args(rng: random.Random, shape: Shape) -> Args | None:
     return args
 
 
-EMBEDDING = OpSpec(
-    name="Embedding",
-    kind=Kind.COMPOUND,
-    category="embedding",
-    ranks=frozenset({1, 2, 3}),
+def _embedding(name: str, hint: str, ranks: frozenset[int], **fields: Any) -> OpSpec:
+    """nn.Embedding and nn.EmbeddingBag: learnable tables looked up by the program's integer input."""
+    return OpSpec(
+        name=name,
+        kind=Kind.COMPOUND,
+        category="embedding",
+        ranks=ranks,
+        prompt_hint=hint,
+        module=f"nn.{name}",
+        positional=("num_embeddings", "embedding_dim"),
+        effect=Effect.BLOCK,
+        out_dims={-1: "embedding_dim"},
+        input_dtype="long",
+        learnable=True,
+        **fields,
+    )
+
+
+EMBEDDING = _embedding(
+    "Embedding",
+    "nn.Embedding(num_embeddings, embedding_dim): integer indices (*) -> (*, embedding_dim)",
+    frozenset({1, 2, 3}),
     make_args=_embedding_args,
     out_shape=lambda s, a: (*s, a["embedding_dim"]),
-    prompt_hint="nn.Embedding(num_embeddings, embedding_dim): integer indices (*) -> (*, embedding_dim)",
-    module="nn.Embedding",
-    positional=("num_embeddings", "embedding_dim"),
     functional=("F.embedding({x}, {weight})",),
     params=lambda a: {"weight": ParamSpec(("num_embeddings", "embedding_dim"), init="unit")},
-    effect=Effect.BLOCK,
     values=lambda v, a: Values(0.0, 1.0),
-    out_dims={-1: "embedding_dim"},
-    input_dtype="long",
-    learnable=True,
     attr="embedding",
     aliases=("embedding",),
 )
@@ -77,23 +88,15 @@ def _bag_args(rng: random.Random, shape: Shape) -> Args | None:
     return {"num_embeddings": rng.choice(tables), "embedding_dim": rng.choice(dims), "mode": mode}
 
 
-EMBEDDING_BAG = OpSpec(
-    name="EmbeddingBag",
-    kind=Kind.COMPOUND,
-    category="embedding",
-    ranks=frozenset({2}),
+EMBEDDING_BAG = _embedding(
+    "EmbeddingBag",
+    "nn.EmbeddingBag(num_embeddings, embedding_dim, mode='mean'): indices (B, bag) -> (B, embedding_dim)",
+    frozenset({2}),
     make_args=_bag_args,
     out_shape=lambda s, a: (s[0], a["embedding_dim"]),
-    prompt_hint="nn.EmbeddingBag(num_embeddings, embedding_dim, mode='mean'): indices (B, bag) -> (B, embedding_dim)",
-    module="nn.EmbeddingBag",
-    positional=("num_embeddings", "embedding_dim"),
     defaults={"mode": "mean"},
-    effect=Effect.BLOCK,
     values=lambda v, a: Values(0.0, 1.0 if a["mode"] != "sum" else 3.0),
-    out_dims={-1: "embedding_dim"},
-    input_dtype="long",
     head_only=True,
-    learnable=True,
     attr="bag",
     inductor=fallback("aten._embedding_bag has no Inductor lowering; it runs as an ATen fallback kernel"),
 )

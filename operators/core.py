@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from operators.shapes import (
     MAX_FLOPS,
@@ -31,6 +32,13 @@ def _mix_values(gain: float) -> object:
     return values
 
 
+def _maybe_no_bias(rng: random.Random, args: Args) -> Args:
+    """Turn the bias off in 15% of the layers (Linear, Bilinear, convs), as real code sometimes does."""
+    if rng.random() < 0.15:
+        args["bias"] = False
+    return args
+
+
 # ---------------------------------------------------------------------------------------------------- linear
 
 
@@ -46,10 +54,7 @@ def _linear_args(rng: random.Random, shape: Shape) -> Args | None:
     ]
     if not ok:
         return None
-    args: Args = {"in_features": fin, "out_features": rng.choice(ok)}
-    if rng.random() < 0.15:
-        args["bias"] = False
-    return args
+    return _maybe_no_bias(rng, {"in_features": fin, "out_features": rng.choice(ok)})
 
 
 def _linear_params(args: Args) -> dict[str, ParamSpec]:
@@ -59,27 +64,46 @@ def _linear_params(args: Args) -> dict[str, ParamSpec]:
     }
 
 
-LINEAR = OpSpec(
-    name="Linear",
-    kind=Kind.CORE,
-    category="linear",
+def _last_axis_op(name: str, category: str, hint: str, **fields: Any) -> OpSpec:
+    """Linear, Bilinear, matmul, mm, addmm, bmm: core ops that mix the last axis into `out_features`."""
+    return OpSpec(
+        name=name,
+        kind=Kind.CORE,
+        category=category,
+        prompt_hint=hint,
+        effect=Effect.MIX,
+        axes=lambda s, a: last_axis(s),
+        out_dims={-1: "out_features"},
+        **fields,
+    )
+
+
+def _linear_layer(name: str, hint: str, **fields: Any) -> OpSpec:
+    """nn.Linear and nn.Bilinear: learnable layers (*, in) -> (*, out_features) with an optional bias."""
+    return _last_axis_op(
+        name,
+        "linear",
+        hint,
+        out_shape=lambda s, a: (*s[:-1], a["out_features"]),
+        module=f"nn.{name}",
+        defaults={"bias": True},
+        learnable_affine={"shift": "bias"},
+        affine_axes=lambda s, a: last_axis(s),
+        learnable=True,
+        **fields,
+    )
+
+
+LINEAR = _linear_layer(
+    "Linear",
+    "nn.Linear(in_features, out_features): (*, in_features) -> (*, out_features)",
     ranks=frozenset({2, 3, 4}),
     make_args=_linear_args,
-    out_shape=lambda s, a: (*s[:-1], a["out_features"]),
-    prompt_hint="nn.Linear(in_features, out_features): (*, in_features) -> (*, out_features)",
-    module="nn.Linear",
     positional=("in_features", "out_features"),
-    defaults={"bias": True},
     functional=("F.linear({x}, {weight}, {bias})",),
     params=_linear_params,
-    effect=Effect.MIX,
-    axes=lambda s, a: last_axis(s),
     values=_mix_values(1.0),
-    learnable_affine={"shift": "bias"},
-    affine_axes=lambda s, a: last_axis(s),
     derived={"in_features": -1},
-    out_dims={-1: "out_features"},
-    learnable=True,
     attr="fc",
     aliases=("linear", "Gemm", "gemm"),
 )
@@ -94,23 +118,15 @@ def _bilinear_args(rng: random.Random, shape: Shape) -> Args | None:
     ok = [f for f in ok if 2 * rows * fin * fin * f <= MAX_FLOPS]
     if not ok:
         return None
-    args: Args = {"in1_features": fin, "in2_features": fin, "out_features": rng.choice(ok)}
-    if rng.random() < 0.15:
-        args["bias"] = False
-    return args
+    return _maybe_no_bias(rng, {"in1_features": fin, "in2_features": fin, "out_features": rng.choice(ok)})
 
 
-BILINEAR = OpSpec(
-    name="Bilinear",
-    kind=Kind.CORE,
-    category="linear",
+BILINEAR = _linear_layer(
+    "Bilinear",
+    "nn.Bilinear(in1_features, in2_features, out_features): x1 (*, in1), x2 (*, in2) -> (*, out_features)",
     ranks=frozenset({2, 3}),
     make_args=_bilinear_args,
-    out_shape=lambda s, a: (*s[:-1], a["out_features"]),
-    prompt_hint="nn.Bilinear(in1_features, in2_features, out_features): x1 (*, in1), x2 (*, in2) -> (*, out_features)",
-    module="nn.Bilinear",
     positional=("in1_features", "in2_features", "out_features"),
-    defaults={"bias": True},
     call="{m}({x}, {y})",
     functional=("F.bilinear({x}, {y}, {weight}, {bias})",),
     params=lambda a: {
@@ -118,14 +134,8 @@ BILINEAR = OpSpec(
         "bias": ParamSpec(("out_features",), init="small", optional_arg="bias"),
     },
     operand=Operand(kinds=("self", "tensor")),
-    effect=Effect.MIX,
-    axes=lambda s, a: last_axis(s),
     values=lambda v, a: Values(0.0, max(v.rms**2 * (a["in1_features"] / 3) ** 0.5, 0.05)),  # quadratic,
-    learnable_affine={"shift": "bias"},
-    affine_axes=lambda s, a: last_axis(s),
     derived={"in1_features": -1, "in2_features": -1},
-    out_dims={-1: "out_features"},
-    learnable=True,
     attr="bilinear",
     inductor=fallback(
         "aten._trilinear (the bilinear form) has no Inductor lowering: an ATen fallback kernel"
@@ -208,8 +218,7 @@ def _conv_try(
         args["output_padding"] = output_padding
     args["groups"] = groups
     args["dilation"] = dilation
-    if rng.random() < 0.15:
-        args["bias"] = False
+    _maybe_no_bias(rng, args)
     if not transpose and isinstance(padding, int) and 0 < padding < min(spatial) and rng.random() < 0.12:
         args["padding_mode"] = rng.choice(("reflect", "replicate", "circular"))
     return args
@@ -350,43 +359,34 @@ def _gram_values(v: Values, args: Args) -> Values:
     return Values(0.0, max(v.rms, 0.05))
 
 
-MATMUL = OpSpec(
-    name="matmul",
-    kind=Kind.CORE,
-    category="matmul",
+def _matmul_op(name: str, hint: str, **fields: Any) -> OpSpec:
+    """matmul, mm, addmm, bmm: x @ (a weight or x^T); the output shape and derived args they share."""
+    return _last_axis_op(name, "matmul", hint, out_shape=_matmul_shape, derived={"in_features": -1}, **fields)
+
+
+MATMUL = _matmul_op(
+    "matmul",
+    "torch.matmul(a, b): (*, M, K) @ (K, N) or (*, K, M) -> (*, M, N)",
     ranks=frozenset({2, 3, 4}),
     make_args=_matmul_args(True, 2),
-    out_shape=_matmul_shape,
-    prompt_hint="torch.matmul(a, b): (*, M, K) @ (K, N) or (*, K, M) -> (*, M, N)",
     functional=lambda a: (
         ("torch.matmul({x}, {x}.transpose(-2, -1))", "{x} @ {x}.transpose(-1, -2)", "{x} @ {x}.mT")
         if a["mode"] == "gram"
         else ("torch.matmul({x}, {weight})", "{x} @ {weight}", "{x}.matmul({weight})")
     ),
     params=_weight_param,
-    effect=Effect.MIX,
-    axes=lambda s, a: last_axis(s),
     values=_gram_values,
-    derived={"in_features": -1},
-    out_dims={-1: "out_features"},
     aliases=("Matmul", "MatMul"),
 )
 
-MM = OpSpec(
-    name="mm",
-    kind=Kind.CORE,
-    category="matmul",
+MM = _matmul_op(
+    "mm",
+    "torch.mm(a, b): (M, K) @ (K, N) -> (M, N), 2-D only",
     ranks=frozenset({2}),
     make_args=_matmul_args(False, 2),
-    out_shape=_matmul_shape,
-    prompt_hint="torch.mm(a, b): (M, K) @ (K, N) -> (M, N), 2-D only",
     functional=("torch.mm({x}, {weight})", "{x}.mm({weight})"),
     params=_weight_param,
-    effect=Effect.MIX,
-    axes=lambda s, a: last_axis(s),
     values=_mix_values(1.0),
-    derived={"in_features": -1},
-    out_dims={-1: "out_features"},
 )
 
 
@@ -400,14 +400,11 @@ def _addmm_args(rng: random.Random, shape: Shape) -> Args | None:
     return args
 
 
-ADDMM = OpSpec(
-    name="addmm",
-    kind=Kind.CORE,
-    category="matmul",
+ADDMM = _matmul_op(
+    "addmm",
+    "torch.addmm(bias, a, b, beta=1, alpha=1): beta*bias + alpha*(a @ b), a (M, K), b (K, N) -> (M, N)",
     ranks=frozenset({2}),
     make_args=_addmm_args,
-    out_shape=_matmul_shape,
-    prompt_hint="torch.addmm(bias, a, b, beta=1, alpha=1): beta*bias + alpha*(a @ b), a (M, K), b (K, N) -> (M, N)",
     functional=lambda a: (
         ("torch.addmm({bias}, {x}, {weight}, beta={beta}, alpha={alpha})",)
         if "beta" in a
@@ -417,35 +414,24 @@ ADDMM = OpSpec(
         **_weight_param(a),
         "bias": ParamSpec(("out_features",), init="small"),
     },
-    effect=Effect.MIX,
-    axes=lambda s, a: last_axis(s),
     values=_mix_values(1.0),
     learnable_affine={"shift": None},
     affine_axes=lambda s, a: last_axis(s),
-    derived={"in_features": -1},
-    out_dims={-1: "out_features"},
     aliases=("Gemm",),
 )
 
-BMM = OpSpec(
-    name="bmm",
-    kind=Kind.CORE,
-    category="matmul",
+BMM = _matmul_op(
+    "bmm",
+    "torch.bmm(a, b): (B, M, K) @ (B, K, N) -> (B, M, N), 3-D only",
     ranks=frozenset({3}),
     make_args=_matmul_args(True, 3),
-    out_shape=_matmul_shape,
-    prompt_hint="torch.bmm(a, b): (B, M, K) @ (B, K, N) -> (B, M, N), 3-D only",
     functional=lambda a: (
         ("torch.bmm({x}, {x}.transpose(1, 2))", "{x}.bmm({x}.transpose(1, 2))")
         if a["mode"] == "gram"
         else ("torch.bmm({x}, {weight}.expand({x}.size(0), -1, -1))",)
     ),
     params=lambda a: _weight_param(a, batched=True),
-    effect=Effect.MIX,
-    axes=lambda s, a: last_axis(s),
     values=_gram_values,
-    derived={"in_features": -1},
-    out_dims={-1: "out_features"},
     aliases=("BMM", "BatchMatmul"),
 )
 

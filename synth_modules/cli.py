@@ -74,15 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "validate":
-        from synth_modules.validate_cli import run_validate
+        from synth_modules.validate_cli import run_validate_args
 
-        return run_validate(
-            args.paths,
-            as_json=args.json,
-            num_workers=args.workers,
-            timeout_s=args.timeout_s,
-            memory_limit_mb=args.memory_limit_mb,
-        )
+        return run_validate_args(args)
     if args.command == "report":
         from synth_modules.report import run_report
 

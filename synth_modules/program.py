@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from typing import Any
 
 ENTRY_PREFIX = "SynthModel"
 _MAX_NAME_OPS = 6
@@ -101,3 +102,17 @@ def normalized_source_hash(source: str) -> str:
     except SyntaxError:
         dump = source
     return hashlib.sha256(dump.encode()).hexdigest()
+
+
+def split_init_inputs(value: Any) -> tuple[list[Any], dict[str, Any]]:
+    """`[args, kwargs]` (KernelBook) or a flat list (KernelBench): sandbox and exporters read it alike."""
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and isinstance(value[0], (list, tuple))
+        and isinstance(value[1], dict)
+    ):
+        return list(value[0]), dict(value[1])
+    if isinstance(value, (list, tuple)):
+        return list(value), {}
+    raise TypeError(f"get_init_inputs() returned {type(value).__name__}, expected [args, kwargs]")

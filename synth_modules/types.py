@@ -12,7 +12,14 @@ from enum import Enum
 from typing import Any
 
 
-class Category(str, Enum):
+class _ValueEnum(str, Enum):
+    """str() is the value, so ledgers, messages and f-strings show `timeout`, not `Category.TIMEOUT`."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Category(_ValueEnum):
     """Failure categories (DESIGN.md contract: extend, never rename)."""
 
     LLM_ERROR = "llm_error"
@@ -38,11 +45,8 @@ class Category(str, Enum):
     GRAPH_BREAK = "graph_break"
     UNSUPPORTED = "unsupported"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Stage(str, Enum):
+class Stage(_ValueEnum):
     """Where in the flow a candidate was decided."""
 
     GENERATE = "generate"
@@ -58,9 +62,6 @@ class Stage(str, Enum):
     SANDBOX = "sandbox"
     GATE = "gate"
     DONE = "done"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

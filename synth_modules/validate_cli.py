@@ -124,21 +124,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="program files or folders")
     parser.add_argument("--json", action="store_true", help="one JSON object per file and line")
     parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="sandbox workers")
-    parser.add_argument("--timeout", type=float, default=60.0, help="wall-clock seconds per program")
+    parser.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="TIMEOUT",
+        type=float,
+        default=60.0,
+        help="wall-clock seconds per program",
+    )
     parser.add_argument("--memory-limit-mb", type=int, default=4096, help="memory cap per program")
+
+
+def run_validate_args(args: argparse.Namespace) -> int:
+    """`run_validate` on parsed arguments, for this module's parser and the main CLI's `validate` alike."""
+    return run_validate(
+        args.paths,
+        as_json=args.json,
+        num_workers=args.workers,
+        timeout_s=args.timeout_s,
+        memory_limit_mb=args.memory_limit_mb,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synth-torch validate", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_validate(
-        args.paths,
-        as_json=args.json,
-        num_workers=args.workers,
-        timeout_s=args.timeout,
-        memory_limit_mb=args.memory_limit_mb,
-    )
+    return run_validate_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

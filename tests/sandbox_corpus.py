@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth_modules.sandbox import ValidationJob
+from synth_modules.sandbox import SandboxPool, ValidationJob
+from synth_modules.types import Verdict
 
 CORPUS_DIR = Path(__file__).parent / "fixtures" / "sandbox_corpus"
 ESCAPE_MARKER_GLOB = "/tmp/synth_sandbox_escape_*"
@@ -61,3 +62,14 @@ def load_corpus() -> list[CorpusProgram]:
             )
         )
     return programs
+
+
+def validate_corpus(pool: SandboxPool, programs: list[CorpusProgram]) -> dict[str, Verdict]:
+    """Verdicts by program name; all are submitted before any is awaited, so the workers share them."""
+    futures = {item.name: pool.submit(item.job()) for item in programs}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def outcome(verdict: Verdict) -> str | None:
+    """`ok` or the failure category: the word a corpus file's `# expect:` header names."""
+    return "ok" if verdict.ok else verdict.category

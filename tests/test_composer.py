@@ -17,6 +17,8 @@ from operators import Kind
 from synth_modules.backends.builtin import BuiltinBackend
 from synth_modules.composer import compose
 from synth_modules.config import GeneratorConfig
+from synth_modules.opnames import normalize_ops
+from synth_modules.opseq import normalized_op_sequence
 from synth_modules.program import find_module_classes, make_entry_point
 from synth_modules.sampling import UniformSampler, sample_id, sample_rng
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
@@ -59,6 +61,22 @@ def test_programs_follow_the_contract(corpus: list[Generation]) -> None:
         assert gen.expected_output_shapes and all(gen.expected_output_shapes)
         assert gen.backend == "builtin" and gen.model == "builtin-composer-v1"
         assert re.fullmatch(r"[0-9a-f]{64}", gen.prompt_sha256)
+
+
+def test_no_program_is_a_lone_compute_op() -> None:
+    """One kind of op (maybe repeated) plus reshapes is a KernelBench level-1 problem: the composer adds an op
+    rather than have the contamination gate reject the sample on every retry."""
+    config = GeneratorConfig(seed=3, num_core_ops_range=[1, 1], num_compound_ops_range=[0, 0])
+    sampler, backend = UniformSampler(config), BuiltinBackend(config)
+    lone = 0
+    for index in range(150):
+        sample = sampler.sample(index)
+        lone += len(set(normalize_ops(sample.sampled_ops))) < 2
+        request = GenerationRequest(sample, make_entry_point(sample.sampled_ops, sample.id))
+        gen = asyncio.run(backend.generate(request))
+        ops = normalized_op_sequence(gen.source, gen.entry_point)
+        assert len(set(ops)) >= 2, f"{sample.sampled_ops} -> {gen.final_pattern} ({ops})\n{gen.source}"
+    assert lone >= 10  # the case this guards against was sampled
 
 
 def test_entry_point_is_named_after_the_final_pattern() -> None:

@@ -81,3 +81,72 @@ def test_local_backend_run_repairs_a_failed_candidate(tmp_path: Path) -> None:
     assert stats["accepted_first_try"] == 1 and stats["accepted_after_repair"] == 1
     assert stats["usage"]["calls"] == 3 and stats["usage"]["prompt_tokens"] == 300
     assert stats["cost_usd"] == 0.0
+
+
+# KernelBench level 1's matmul behind a Linear layer; its inputs also have the wrong width, so validation would
+# reject it as an eager error if the contamination gate did not run first.
+_LOOKALIKE = """import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, features: int):
+        super().__init__()
+        self.fc = nn.Linear(features, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def get_inputs():
+    return [torch.randn(8, 33)]
+
+
+def get_init_inputs():
+    return [[32], {}]
+"""
+
+
+class LookalikeFirst:
+    """The first answer is a KernelBench lookalike; every other answer is valid."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answers = 0
+
+    def __call__(self, request: RecordedRequest) -> Reply:
+        with self.lock:
+            self.answers += 1
+            number = self.answers
+        if number == 1:
+            return Reply(program_answer(_LOOKALIKE, ["Linear"]))
+        source, pattern = valid_program(number)
+        return Reply(program_answer(source, pattern))
+
+
+def test_contamination_rejects_before_validation_and_feeds_the_repair(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    with LoopbackLLMServer("openai", responder=LookalikeFirst(), delay_s=0.0) as server:
+        config = GeneratorConfig(
+            model_name="local:test-model",
+            base_url=server.openai_base_url,
+            num_total_samples=1,
+            num_worker=1,
+            output_dir=str(tmp_path / "run"),
+            progress=False,
+            dedup=False,
+            timeout_s=120,
+        )
+        summary = run_generation(config)
+        posts = server.generation_requests
+
+    assert summary.accepted == 1, summary.stats
+    root = tmp_path / "run"
+    [failed] = [json.loads(line) for line in (root / "rejected.jsonl").read_text().splitlines()]
+    # The gate decided (not the sandbox's eager run, which would have said eager_error or shape_error).
+    assert failed["category"] == "contaminated" and failed["stage"] == "gate", failed
+    assert "1_Square_matrix_multiplication_" in failed["message"]
+    assert len(posts) == 2 and "contaminated" in posts[1].prompt_text
+    [accepted] = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    assert accepted["attempt"] == 1
+    assert "gate_contamination" in accepted["timings"] and "compile" in accepted["timings"]

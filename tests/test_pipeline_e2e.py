@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from run_ledgers import decisions, read_ledger
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "generate_synth_torch.py"
@@ -31,18 +32,6 @@ def _command(out: Path) -> list[str]:
     ]
 
 
-def _ledger(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _decided(out: Path) -> tuple[list[str], list[str]]:
-    accepted = [rec["id"] for rec in _ledger(out / "manifest.jsonl")]
-    rejected = [rec["id"] for rec in _ledger(out / "rejected.jsonl") if rec.get("final")]
-    return accepted, rejected
-
-
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("clean") / "programs"
@@ -55,7 +44,7 @@ def clean_run(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_offline_run_writes_the_run_directory(clean_run: Path):
-    accepted, rejected = _decided(clean_run)
+    accepted, rejected = decisions(clean_run)
     assert len(accepted) + len(rejected) == SAMPLES
     assert len(set(accepted)) == len(accepted)
     assert len(accepted) >= SAMPLES - 1
@@ -64,7 +53,7 @@ def test_offline_run_writes_the_run_directory(clean_run: Path):
     assert run["versions"]["torch"]
     stats = json.loads((clean_run / "stats.json").read_text())
     assert stats["accepted"] == len(accepted)
-    for record in _ledger(clean_run / "manifest.jsonl"):
+    for record in read_ledger(clean_run / "manifest.jsonl"):
         path = clean_run / record["file"]
         assert path.stem == record["entry_point"]
         assert f"class {record['entry_point']}(nn.Module)" in path.read_text()
@@ -92,7 +81,7 @@ def test_accepted_programs_validate_again_in_a_fresh_process(clean_run: Path):
         timeout=900,
     )
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    accepted, _ = _decided(clean_run)
+    accepted, _ = decisions(clean_run)
     assert len(rows) == len(accepted)
     assert all(row["ok"] for row in rows), [row for row in rows if not row["ok"]]
     assert proc.returncode == 0
@@ -109,22 +98,22 @@ def test_kill_minus_nine_then_resume_loses_and_duplicates_nothing(clean_run: Pat
         start_new_session=True,
     )
     deadline = time.time() + 600
-    while time.time() < deadline and len(_ledger(out / "manifest.jsonl")) < 2:
+    while time.time() < deadline and len(read_ledger(out / "manifest.jsonl")) < 2:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before, _ = _decided(out)
+    before, _ = decisions(out)
     assert 2 <= len(before) < SAMPLES
 
     rerun = subprocess.run(_command(out), cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "already done" in rerun.stderr
-    accepted, rejected = _decided(out)
+    accepted, rejected = decisions(out)
     assert len(accepted) == len(set(accepted))
     assert set(before) <= set(accepted)
     assert len(accepted) + len(rejected) == SAMPLES
     # Same seed and config: the interrupted run ends with exactly the uninterrupted run's programs.
-    clean_accepted, _ = _decided(clean_run)
+    clean_accepted, _ = decisions(clean_run)
     assert sorted(accepted) == sorted(clean_accepted)
     programs = sorted(p.name for p in out.glob("SynthModel_*.py"))
     assert programs == sorted(p.name for p in clean_run.glob("SynthModel_*.py"))

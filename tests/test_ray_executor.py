@@ -3,7 +3,6 @@ same accepted set with executor=ray as with the local pool, also across a resume
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -13,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from run_ledgers import decisions
 
 ray = pytest.importorskip("ray")
 
@@ -120,18 +120,6 @@ def _config(out: Path, samples: int, executor: str):
     )
 
 
-def _ledger(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _decisions(out: Path) -> tuple[list[str], list[str]]:
-    accepted = [r["id"] for r in _ledger(out / "manifest.jsonl")]
-    final_rejected = [r["id"] for r in _ledger(out / "rejected.jsonl") if r.get("final")]
-    return accepted, final_rejected
-
-
 def _programs(out: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(out.glob("SynthModel_*.py"))}
 
@@ -205,12 +193,12 @@ def test_ray_run_matches_local_across_a_resume_and_a_killed_actor(ray_cluster, l
         time.sleep(0.5)
     assert killer.orphans and not any(psutil.pid_exists(p) for p in killer.orphans)
 
-    accepted, rejected = _decisions(out)
+    accepted, rejected = decisions(out)
     assert len(accepted) == len(set(accepted)), "an accepted program was written twice"
     assert len(rejected) == len(set(rejected))
     expected_ids = {sample_id(SEED, i) for i in range(SAMPLES)}
     assert set(accepted) | set(rejected) == expected_ids and not set(accepted) & set(rejected)
-    local_accepted, local_rejected = _decisions(local_run)
+    local_accepted, local_rejected = decisions(local_run)
     assert accepted == local_accepted  # same ids, same (index) order
     assert rejected == local_rejected
     assert _programs(out) == _programs(local_run)  # byte-identical program files

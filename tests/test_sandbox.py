@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sandbox_corpus import ESCAPE_MARKER_GLOB, load_corpus
+from sandbox_corpus import ESCAPE_MARKER_GLOB, load_corpus, outcome, validate_corpus
 
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
 
@@ -33,15 +33,15 @@ def pool():
 
 @pytest.fixture(scope="module")
 def corpus_verdicts(pool):
-    futures = {item.name: pool.submit(item.job()) for item in CORPUS}
-    return {name: future.result() for name, future in futures.items()}
+    return validate_corpus(pool, CORPUS)
 
 
 @pytest.mark.parametrize("item", CORPUS, ids=lambda p: p.name)
 def test_corpus_gets_its_category(item, corpus_verdicts):
     verdict = corpus_verdicts[item.name]
-    got = "ok" if verdict.ok else verdict.category
-    assert got == item.expect, f"{item.name}: {verdict.stage} {verdict.category} {verdict.message}"
+    assert outcome(verdict) == item.expect, (
+        f"{item.name}: {verdict.stage} {verdict.category} {verdict.message}"
+    )
 
 
 def test_good_programs_report_shapes_timings_and_checks(corpus_verdicts):

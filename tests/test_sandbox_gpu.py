@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sandbox_corpus import load_corpus
+from sandbox_corpus import load_corpus, outcome
 
 from synth_modules.sandbox import SandboxOptions, SandboxPool
 
@@ -25,6 +25,5 @@ def test_cuda_validation_and_containment():
         verdicts = {name: pool.submit(corpus[name].job()).result() for name in names}
     for name in names:
         verdict = verdicts[name]
-        got = "ok" if verdict.ok else verdict.category
-        assert got == corpus[name].expect, f"{name}: {verdict.message}"
+        assert outcome(verdict) == corpus[name].expect, f"{name}: {verdict.message}"
     assert verdicts["good_conv_gelu"].checks["graph_count"] >= 1

@@ -15,7 +15,7 @@ import uuid
 
 import psutil
 import pytest
-from sandbox_corpus import ESCAPE_MARKER_GLOB, SLEEPER_ARG, load_corpus
+from sandbox_corpus import ESCAPE_MARKER_GLOB, SLEEPER_ARG, load_corpus, outcome, validate_corpus
 
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob, landlock, limits
 
@@ -97,15 +97,14 @@ def pool(secret_env):
 def corpus_verdicts(pool):
     for marker in glob.glob(ESCAPE_MARKER_GLOB):
         os.remove(marker)
-    futures = {item.name: pool.submit(item.job()) for item in CORPUS}
-    return {name: future.result() for name, future in futures.items()}
+    return validate_corpus(pool, CORPUS)
 
 
 @pytest.mark.parametrize("item", CORPUS, ids=lambda p: p.name)
 def test_corpus_contained_without_static_checks(item, corpus_verdicts):
     verdict = corpus_verdicts[item.name]
-    got = "ok" if verdict.ok else verdict.category
-    assert got == item.expect_unchecked, f"{item.name}: {verdict.stage} {verdict.category} {verdict.message}"
+    message = f"{item.name}: {verdict.stage} {verdict.category} {verdict.message}"
+    assert outcome(verdict) == item.expect_unchecked, message
     assert "ESCAPED" not in verdict.message
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
-from operators.spec import Args, Effect, OpSpec, ParamSpec, Shape, Values
+from operators.spec import Args, Effect, OpSpec, ParamSpec, Shape, Values, ValuesFn
 from operators.supporting._common import INF, keep, monotone, norm, pick_axis, scaled, supporting
 
 
@@ -51,6 +52,21 @@ def _bounds_args(lo: tuple[float, float], hi: tuple[float, float]):
 
 def _shrink_args(rng: random.Random, shape: Shape) -> Args:
     return {"lambd": round(rng.uniform(0.1, 0.6), 2)}
+
+
+def _shrink(name: str, what: str, values: ValuesFn) -> OpSpec:
+    """Hardshrink / Softshrink: the same threshold argument and forms, different value models."""
+    fn = f"F.{name.lower()}"
+    return _act(
+        name,
+        (f"{fn}({{x}}, {{lambd}})", f"{fn}({{x}}, lambd={{lambd}})"),
+        f"nn.{name}(lambd=0.5): {what}",
+        make_args=_shrink_args,
+        value_args={"lambd": "mag"},
+        positional=("lambd",),
+        values=values,
+        aliases=(name.lower(),),
+    )
 
 
 def _threshold_args(rng: random.Random, shape: Shape) -> Args:
@@ -237,26 +253,8 @@ ACTIVATIONS: tuple[OpSpec, ...] = (
         values=_relu_values,
         aliases=("hardswish", "HardSwish"),
     ),
-    _act(
-        "Hardshrink",
-        ("F.hardshrink({x}, {lambd})", "F.hardshrink({x}, lambd={lambd})"),
-        "nn.Hardshrink(lambd=0.5): x if |x| > lambd else 0",
-        make_args=_shrink_args,
-        value_args={"lambd": "mag"},
-        positional=("lambd",),
-        values=keep,
-        aliases=("hardshrink",),
-    ),
-    _act(
-        "Softshrink",
-        ("F.softshrink({x}, {lambd})", "F.softshrink({x}, lambd={lambd})"),
-        "nn.Softshrink(lambd=0.5): x - lambd if x > lambd, x + lambd if x < -lambd, else 0",
-        make_args=_shrink_args,
-        value_args={"lambd": "mag"},
-        positional=("lambd",),
-        values=scaled(0.8),
-        aliases=("softshrink",),
-    ),
+    _shrink("Hardshrink", "x if |x| > lambd else 0", keep),
+    _shrink("Softshrink", "x - lambd if x > lambd, x + lambd if x < -lambd, else 0", scaled(0.8)),
     _act(
         "Tanhshrink",
         ("F.tanhshrink({x})", "{x} - torch.tanh({x})"),
@@ -324,76 +322,67 @@ def _softmax_values(v: Values, a: Args) -> Values:
     return Values(0.1, 0.1, 0.0, 1.0)
 
 
-SOFTMAX_FAMILY: tuple[OpSpec, ...] = (
-    supporting(
-        "Softmax",
+def _softmax(
+    name: str, hint: str, forms: tuple[str, ...], values: ValuesFn, facts: tuple[str, ...], **fields: Any
+) -> OpSpec:
+    """Softmax, LogSoftmax, Softmin, Softmax2d: a shift-invariant normalization along one axis."""
+    fields.setdefault("make_args", _softmax_args)
+    fields.setdefault("axes", _dim_axes)
+    return supporting(
+        name,
         "softmax",
-        "nn.Softmax(dim): exp(x) / sum(exp(x), dim); shape preserved, sums to 1 along dim",
-        module="nn.Softmax",
-        functional=("F.softmax({x}, dim={dim})", "torch.softmax({x}, dim={dim})", "{x}.softmax(dim={dim})"),
-        make_args=_softmax_args,
-        domain="calm",
+        hint,
+        module=f"nn.{name}",
+        functional=forms,
         effect=Effect.NORMALIZE,
-        axes=_dim_axes,
-        values=_softmax_values,
-        facts=("sum_const", "mean_const"),
+        values=values,
+        facts=facts,
         constant_if=("uniform",),
         cancels=("shift",),
+        **fields,
+    )
+
+
+SOFTMAX_FAMILY: tuple[OpSpec, ...] = (
+    _softmax(
+        "Softmax",
+        "nn.Softmax(dim): exp(x) / sum(exp(x), dim); shape preserved, sums to 1 along dim",
+        ("F.softmax({x}, dim={dim})", "torch.softmax({x}, dim={dim})", "{x}.softmax(dim={dim})"),
+        _softmax_values,
+        ("sum_const", "mean_const"),
+        domain="calm",
         attr="softmax",
         aliases=("softmax",),
     ),
-    supporting(
+    _softmax(
         "LogSoftmax",
-        "softmax",
         "nn.LogSoftmax(dim): log(softmax(x, dim)); shape preserved, values <= 0",
-        module="nn.LogSoftmax",
-        functional=(
-            "F.log_softmax({x}, dim={dim})",
-            "torch.log_softmax({x}, dim={dim})",
-            "{x}.log_softmax({dim})",
-        ),
-        make_args=_softmax_args,
+        ("F.log_softmax({x}, dim={dim})", "torch.log_softmax({x}, dim={dim})", "{x}.log_softmax({dim})"),
+        lambda v, a: Values(-2.5, 1.0, -INF, 0.0),
+        ("lse_const",),
         domain="calm",
-        effect=Effect.NORMALIZE,
-        axes=_dim_axes,
-        values=lambda v, a: Values(-2.5, 1.0, -INF, 0.0),
-        facts=("lse_const",),
-        constant_if=("uniform",),
-        cancels=("shift",),
         attr="log_softmax",
         aliases=("log_softmax",),
     ),
-    supporting(
+    _softmax(
         "Softmin",
-        "softmax",
         "nn.Softmin(dim): softmax(-x, dim); shape preserved",
-        module="nn.Softmin",
-        functional=("F.softmin({x}, dim={dim})",),
-        make_args=_softmax_args,
+        ("F.softmin({x}, dim={dim})",),
+        _softmax_values,
+        ("sum_const", "mean_const"),
         domain="calm",
-        effect=Effect.NORMALIZE,
-        axes=_dim_axes,
-        values=_softmax_values,
-        facts=("sum_const", "mean_const"),
-        constant_if=("uniform",),
-        cancels=("shift",),
         attr="softmin",
         aliases=("softmin",),
     ),
-    supporting(
+    _softmax(
         "Softmax2d",
-        "softmax",
         "nn.Softmax2d(): softmax over the channel axis of (N, C, H, W) or (C, H, W)",
+        ("F.softmax({x}, dim=-3)",),
+        _softmax_values,
+        ("sum_const", "mean_const"),
         ranks=frozenset({4}),
         make_args=lambda rng, s: {} if s[1] >= 2 else None,
-        module="nn.Softmax2d",
-        functional=("F.softmax({x}, dim=-3)",),
-        effect=Effect.NORMALIZE,
         axes=lambda s, a: (len(s) - 3,),
-        values=_softmax_values,
-        facts=("sum_const", "mean_const"),
-        constant_if=("uniform",),
-        cancels=("shift",),
         attr="softmax2d",
     ),
 )

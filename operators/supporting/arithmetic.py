@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
-from operators.spec import Args, Effect, Operand, OpSpec, Shape, Values
+from operators.spec import Args, Effect, Operand, OpSpec, Shape, Values, ValuesFn
 from operators.supporting._common import INF, keep, monotone, supporting
 
 _ADD = Operand(kinds=("scalar", "param", "tensor"), scalar_range=(0.1, 2.0), learnable="shift")
@@ -18,6 +19,8 @@ _MUL = Operand(
 )
 _DIV = Operand(kinds=("scalar", "param"), scalar_range=(0.5, 4.0), param_init="positive", learnable="scale")
 _PAIR = Operand(kinds=("param", "tensor"), param_init="centered", learnable="other", overlap=True)
+_BLEND = Operand(kinds=("param", "tensor"), param_init="unit", learnable="shift")
+_Range = tuple[float, float] | None  # where a clamp bound is drawn from (None: that side is open)
 
 
 def _y(a: Args) -> Values:
@@ -89,12 +92,36 @@ def _binary(name: str, forms: tuple[str, ...], hint: str, operand: Operand, **fi
     return supporting(name, "arithmetic", hint, functional=forms, operand=operand, **fields)
 
 
+def _pair_extremum(name: str, short: str, values: ValuesFn) -> OpSpec:
+    """torch.maximum / torch.minimum: the same element-wise pair op, mirrored."""
+    return _binary(
+        name,
+        (f"torch.{name}({{x}}, {{y}})", f"torch.{short}({{x}}, {{y}})"),
+        f"torch.{name}(x, y): element-wise {short} of two tensors (broadcast)",
+        _PAIR,
+        values=values,
+    )
+
+
+def _blend(name: str, forms: tuple[str, ...], hint: str, key: str, top: float, values: ValuesFn) -> OpSpec:
+    """lerp and addcmul: x plus a weighted term of the operand, the weight `key` drawn from [0.1, top]."""
+    return _binary(
+        name,
+        forms,
+        hint,
+        _BLEND,
+        make_args=lambda rng, s: {key: round(rng.uniform(0.1, top), 2)},
+        effect=Effect.AFFINE,
+        values=values,
+    )
+
+
 def _unary(name: str, forms: tuple[str, ...], hint: str, **fields) -> OpSpec:
     fields.setdefault("effect", Effect.NONLINEAR)
     return supporting(name, "math", hint, functional=forms, **fields)
 
 
-def _clamp_args(lo: tuple[float, float] | None, hi: tuple[float, float] | None):
+def _clamp_args(lo: _Range, hi: _Range):
     def make(rng: random.Random, shape: Shape) -> Args:
         args: Args = {}
         if lo:
@@ -108,6 +135,30 @@ def _clamp_args(lo: tuple[float, float] | None, hi: tuple[float, float] | None):
 
 def _clamp_values(v: Values, a: Args) -> Values:
     return v.bounded(a.get("min_value", -INF), a.get("max_value", INF))
+
+
+def _clamp(name: str, hint: str, forms: tuple[str, ...], lo: _Range, hi: _Range, **fields: Any) -> OpSpec:
+    """clamp, clamp_min, clamp_max: bounds drawn from `lo` / `hi` (None: that side is left open)."""
+    value_args: dict[str, str] = {}
+    facts: tuple[str, ...] = ()
+    if lo:
+        value_args["min_value"] = "z"
+        facts += ("floor",)
+    if hi:
+        value_args["max_value"] = "z"
+        facts += ("ceil",)
+    return supporting(
+        name,
+        "clamp",
+        hint,
+        functional=forms,
+        make_args=_clamp_args(lo, hi),
+        value_args=value_args,
+        values=_clamp_values,
+        facts=facts,
+        fact_axes=lambda s, a: tuple(range(len(s))),
+        **fields,
+    )
 
 
 BINARY: tuple[OpSpec, ...] = (
@@ -147,37 +198,27 @@ BINARY: tuple[OpSpec, ...] = (
         values=_div_values,
         aliases=("Divide", "divide"),
     ),
-    _binary(
-        "maximum",
-        ("torch.maximum({x}, {y})", "torch.max({x}, {y})"),
-        "torch.maximum(x, y): element-wise max of two tensors (broadcast)",
-        _PAIR,
-        values=lambda v, a: Values(max(v.mean, _y(a).mean), v.std, max(v.lo, _y(a).lo), INF),
+    _pair_extremum(
+        "maximum", "max", lambda v, a: Values(max(v.mean, _y(a).mean), v.std, max(v.lo, _y(a).lo), INF)
     ),
-    _binary(
-        "minimum",
-        ("torch.minimum({x}, {y})", "torch.min({x}, {y})"),
-        "torch.minimum(x, y): element-wise min of two tensors (broadcast)",
-        _PAIR,
-        values=lambda v, a: Values(min(v.mean, _y(a).mean), v.std, -INF, min(v.hi, _y(a).hi)),
+    _pair_extremum(
+        "minimum", "min", lambda v, a: Values(min(v.mean, _y(a).mean), v.std, -INF, min(v.hi, _y(a).hi))
     ),
-    _binary(
+    _blend(
         "lerp",
         ("torch.lerp({x}, {y}, {alpha})", "{x}.lerp({y}, {alpha})"),
         "torch.lerp(x, y, weight): x + weight * (y - x)",
-        Operand(kinds=("param", "tensor"), param_init="unit", learnable="shift"),
-        make_args=lambda rng, s: {"alpha": round(rng.uniform(0.1, 0.9), 2)},
-        effect=Effect.AFFINE,
-        values=lambda v, a: Values(v.mean, max(v.std, _y(a).std) * 0.7),
+        "alpha",
+        0.9,
+        lambda v, a: Values(v.mean, max(v.std, _y(a).std) * 0.7),
     ),
-    _binary(
+    _blend(
         "addcmul",
         ("torch.addcmul({x}, {y}, {y}, value={value})", "{x}.addcmul({y}, {y}, value={value})"),
         "torch.addcmul(x, t1, t2, value): x + value * t1 * t2",
-        Operand(kinds=("param", "tensor"), param_init="unit", learnable="shift"),
-        make_args=lambda rng, s: {"value": round(rng.uniform(0.1, 1.0), 2)},
-        effect=Effect.AFFINE,
-        values=lambda v, a: Values(v.mean + a["value"] * _y(a).rms ** 2, v.std + a["value"] * _y(a).rms ** 2),
+        "value",
+        1.0,
+        lambda v, a: Values(v.mean + a["value"] * _y(a).rms ** 2, v.std + a["value"] * _y(a).rms ** 2),
     ),
     _binary(
         "logaddexp",
@@ -329,51 +370,39 @@ UNARY: tuple[OpSpec, ...] = (
 )
 
 CLAMPS: tuple[OpSpec, ...] = (
-    supporting(
-        "clamp",
+    _clamp(
         "clamp",
         "torch.clamp(x, min, max): clamp into [min, max]",
-        functional=(
+        (
             "torch.clamp({x}, min={min_value}, max={max_value})",
             "{x}.clamp({min_value}, {max_value})",
             "torch.clip({x}, {min_value}, {max_value})",
         ),
-        make_args=_clamp_args((-1.5, -0.2), (0.2, 1.5)),
-        value_args={"min_value": "z", "max_value": "z"},
-        values=_clamp_values,
-        facts=("floor", "ceil"),
-        fact_axes=lambda s, a: tuple(range(len(s))),
+        (-1.5, -0.2),
+        (0.2, 1.5),
         aliases=("Clamp", "clip"),
     ),
-    supporting(
+    _clamp(
         "clamp_min",
-        "clamp",
         "torch.clamp_min(x, min) / x.clamp(min=...): max(x, min)",
-        functional=(
+        (
             "torch.clamp_min({x}, {min_value})",
             "{x}.clamp(min={min_value})",
             "torch.clamp({x}, min={min_value})",
         ),
-        make_args=_clamp_args((-1.0, 0.5), None),
-        value_args={"min_value": "z"},
-        values=_clamp_values,
-        facts=("floor",),
-        fact_axes=lambda s, a: tuple(range(len(s))),
+        (-1.0, 0.5),
+        None,
     ),
-    supporting(
+    _clamp(
         "clamp_max",
-        "clamp",
         "torch.clamp_max(x, max) / x.clamp(max=...): min(x, max)",
-        functional=(
+        (
             "torch.clamp_max({x}, {max_value})",
             "{x}.clamp(max={max_value})",
             "torch.clamp({x}, max={max_value})",
         ),
-        make_args=_clamp_args(None, (-0.5, 1.0)),
-        value_args={"max_value": "z"},
-        values=_clamp_values,
-        facts=("ceil",),
-        fact_axes=lambda s, a: tuple(range(len(s))),
+        None,
+        (-0.5, 1.0),
     ),
 )
 

@@ -6,6 +6,7 @@ Shape-only ops are what the composer uses as rank adapters, so each one declares
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from operators.shapes import (
     MAX_NUMEL,
@@ -20,7 +21,7 @@ from operators.shapes import (
     reshape_map,
     unflatten_map,
 )
-from operators.spec import Args, Effect, Operand, OpSpec, Shape, Values
+from operators.spec import Args, ArgsFn, Effect, Operand, OpSpec, Shape, Values
 from operators.supporting._common import ANY_RANK, axis_choices, keep, norm, spell_axis, supporting
 
 _PAIR_FULL = Operand(kinds=("tensor", "param"), param_init="unit", learnable="other", param_full=True)
@@ -31,6 +32,12 @@ def _layout(name: str, hint: str, **fields) -> OpSpec:
     fields.setdefault("effect", Effect.LAYOUT)
     fields.setdefault("values", keep)
     return supporting(name, "layout", hint, **fields)
+
+
+def _nn_layout(name: str, snake: str, hint: str, **fields: Any) -> OpSpec:
+    """A layout op with an nn class: module nn.<name>; `snake` is its attribute name and (default) alias."""
+    fields.setdefault("aliases", (snake,))
+    return _layout(name, hint, module=f"nn.{name}", attr=snake, **fields)
 
 
 # ----------------------------------------------------------------------------------------- flatten & reshape
@@ -103,6 +110,21 @@ def _reshape_shape(shape: Shape, a: Args) -> Shape:
 def _reshape_map(shape: Shape, a: Args) -> list[tuple[int, ...]]:
     mapped = reshape_map(shape, _reshape_shape(shape, a))
     return mapped if mapped is not None else [tuple(range(len(a["shape"])))] * len(shape)
+
+
+def _reshape_op(name: str, hint: str, forms: tuple[str, ...], **fields: Any) -> OpSpec:
+    """reshape and view: the same shape change, spelled two ways (view also needs a contiguous input)."""
+    return _layout(
+        name,
+        hint,
+        ranks=frozenset({2, 3, 4, 5}),
+        functional=forms,
+        make_args=_reshape_args,
+        out_shape=_reshape_shape,
+        axis_map=_reshape_map,
+        aliases=(name.capitalize(),),
+        **fields,
+    )
 
 
 # ----------------------------------------------------------------------------------------- permute & friends
@@ -224,6 +246,18 @@ def _narrow_shape(shape: Shape, a: Args) -> Shape:
     return tuple(a["length"] if i == axis else s for i, s in enumerate(shape))
 
 
+def _slice_op(name: str, hint: str, alias: str, **fields: Any) -> OpSpec:
+    """chunk and narrow: one slice along `dim` (a slice would drop one direction of a bidirectional layer)."""
+    return _layout(
+        name,
+        hint,
+        axes=lambda s, a: (norm(a["dim"], len(s)),),
+        aliases=(alias,),
+        constant_if=("split",),
+        **fields,
+    )
+
+
 def _axis_arg(shape: Shape, a: Args, key: str) -> tuple[int, ...]:
     value = a[key]
     items = value if isinstance(value, (tuple, list)) else (value,)
@@ -244,6 +278,18 @@ def _flip_args(rng: random.Random, shape: Shape) -> Args | None:
         return None
     count = 2 if len(options) >= 2 and rng.random() < 0.3 else 1
     return {"dims": tuple(spell_axis(rng, a, len(shape)) for a in sorted(rng.sample(options, count)))}
+
+
+def _reorder(name: str, hint: str, forms: tuple[str, ...], make_args: ArgsFn) -> OpSpec:
+    """roll and flip: reorder values along `dims`, which is the identity along a uniform axis."""
+    return _layout(
+        name,
+        hint,
+        functional=forms,
+        make_args=make_args,
+        constant_if=("uniform",),
+        axes=lambda s, a: _axis_arg(s, a, "dims"),
+    )
 
 
 def _repeat_args(rng: random.Random, shape: Shape) -> Args | None:
@@ -283,6 +329,19 @@ def _tri_forms(fn: str):
         return tuple(out)
 
     return forms
+
+
+def _triangle(fn: str, side: str) -> OpSpec:
+    """torch.tril / torch.triu: one op but for the side of the diagonal it zeroes."""
+    return _layout(
+        fn,
+        f"torch.{fn}(x, diagonal=0): zeroes the part {side} a diagonal of the last two axes",
+        ranks=frozenset({3, 4, 5}),
+        functional=_tri_forms(fn),
+        make_args=_tri_args,
+        effect=Effect.NONLINEAR,
+        values=lambda v, a: Values(v.mean * 0.5, v.std, min(v.lo, 0.0), max(v.hi, 0.0)),
+    )
 
 
 # ------------------------------------------------------------------------------------- pixel/channel shuffle
@@ -378,25 +437,23 @@ PAIRWISE: tuple[OpSpec, ...] = (
 )
 
 LAYOUT: tuple[OpSpec, ...] = (
-    _layout(
+    _nn_layout(
         "Flatten",
+        "flatten",
         "nn.Flatten(start_dim=1, end_dim=-1): merges axes start_dim..end_dim",
         ranks=frozenset({3, 4, 5}),
-        module="nn.Flatten",
         positional=("start_dim", "end_dim"),
         defaults={"start_dim": 1, "end_dim": -1},
         functional=_flatten_forms,
         make_args=_flatten_args,
         out_shape=lambda s, a: flatten_shape(s, a["start_dim"], a["end_dim"]),
         axis_map=lambda s, a: flatten_map(len(s), a["start_dim"], a["end_dim"]),
-        attr="flatten",
-        aliases=("flatten",),
     ),
-    _layout(
+    _nn_layout(
         "Unflatten",
+        "unflatten",
         "nn.Unflatten(dim, unflattened_size): splits one axis into several",
         ranks=frozenset({2, 3, 4}),
-        module="nn.Unflatten",
         positional=("dim", "unflattened_size"),
         functional=(
             "{x}.unflatten({dim}, {unflattened_size})",
@@ -405,29 +462,17 @@ LAYOUT: tuple[OpSpec, ...] = (
         make_args=_unflatten_args,
         out_shape=_unflatten_shape,
         axis_map=lambda s, a: unflatten_map(len(s), a["dim"], 2),
-        attr="unflatten",
-        aliases=("unflatten",),
     ),
-    _layout(
+    _reshape_op(
         "reshape",
         "x.reshape(shape) / torch.reshape(x, shape): same elements, new shape",
-        ranks=frozenset({2, 3, 4, 5}),
-        functional=("{x}.reshape({shape})", "torch.reshape({x}, {shape})", "{x}.reshape({shape*})"),
-        make_args=_reshape_args,
-        out_shape=_reshape_shape,
-        axis_map=_reshape_map,
-        aliases=("Reshape",),
+        ("{x}.reshape({shape})", "torch.reshape({x}, {shape})", "{x}.reshape({shape*})"),
     ),
-    _layout(
+    _reshape_op(
         "view",
         "x.view(shape): reshape without copy (needs a contiguous input)",
-        ranks=frozenset({2, 3, 4, 5}),
-        functional=("{x}.view({shape})", "{x}.view({shape*})"),
-        make_args=_reshape_args,
-        out_shape=_reshape_shape,
-        axis_map=_reshape_map,
+        ("{x}.view({shape})", "{x}.view({shape*})"),
         needs_contiguous=True,
-        aliases=("View",),
     ),
     _layout(
         "permute",
@@ -494,44 +539,36 @@ LAYOUT: tuple[OpSpec, ...] = (
         facts=lambda a: ("uniform",) if a.get("_operand") == "self" else (),
         fact_axes=lambda s, a: (a["dim"],),
     ),
-    _layout(
+    _slice_op(
         "chunk",
         "x.chunk(chunks, dim)[i]: one of equal slices along dim",
+        "split",
         functional=(
             "{x}.chunk({chunks}, dim={dim})[{index}]",
             "torch.chunk({x}, {chunks}, dim={dim})[{index}]",
         ),
         make_args=_chunk_args,
         out_shape=_chunk_shape,
-        axes=lambda s, a: (norm(a["dim"], len(s)),),
-        aliases=("split",),
-        constant_if=("split",),  # would drop one direction of a bidirectional layer
     ),
-    _layout(
+    _slice_op(
         "narrow",
         "x.narrow(dim, start, length) / x[:, start:end]: a slice along dim",
+        "slice",
         functional=_narrow_forms,
         make_args=_narrow_args,
         out_shape=_narrow_shape,
-        axes=lambda s, a: (norm(a["dim"], len(s)),),
-        aliases=("slice",),
-        constant_if=("split",),  # would drop one direction of a bidirectional layer
     ),
-    _layout(
+    _reorder(
         "roll",
         "torch.roll(x, shifts, dims): circular shift along an axis",
-        functional=("torch.roll({x}, shifts={shifts}, dims={dims})", "{x}.roll({shifts}, {dims})"),
-        make_args=_roll_args,
-        constant_if=("uniform",),  # along a uniform axis it is the identity
-        axes=lambda s, a: _axis_arg(s, a, "dims"),
+        ("torch.roll({x}, shifts={shifts}, dims={dims})", "{x}.roll({shifts}, {dims})"),
+        _roll_args,
     ),
-    _layout(
+    _reorder(
         "flip",
         "torch.flip(x, dims): reverses the order along axes",
-        functional=("torch.flip({x}, dims={dims})", "{x}.flip({dims})", "{x}.flip({dims*})"),
-        make_args=_flip_args,
-        constant_if=("uniform",),  # along a uniform axis it is the identity
-        axes=lambda s, a: _axis_arg(s, a, "dims"),
+        ("torch.flip({x}, dims={dims})", "{x}.flip({dims})", "{x}.flip({dims*})"),
+        _flip_args,
     ),
     _layout(
         "repeat",
@@ -552,67 +589,45 @@ LAYOUT: tuple[OpSpec, ...] = (
         facts=("uniform",),
         fact_axes=lambda s, a: tuple(i for i, t in enumerate(a["sizes"]) if t != -1),
     ),
-    _layout(
-        "tril",
-        "torch.tril(x, diagonal=0): zeroes the part above a diagonal of the last two axes",
-        ranks=frozenset({3, 4, 5}),
-        functional=_tri_forms("tril"),
-        make_args=_tri_args,
-        effect=Effect.NONLINEAR,
-        values=lambda v, a: Values(v.mean * 0.5, v.std, min(v.lo, 0.0), max(v.hi, 0.0)),
-    ),
-    _layout(
-        "triu",
-        "torch.triu(x, diagonal=0): zeroes the part below a diagonal of the last two axes",
-        ranks=frozenset({3, 4, 5}),
-        functional=_tri_forms("triu"),
-        make_args=_tri_args,
-        effect=Effect.NONLINEAR,
-        values=lambda v, a: Values(v.mean * 0.5, v.std, min(v.lo, 0.0), max(v.hi, 0.0)),
-    ),
-    _layout(
+    _triangle("tril", "above"),
+    _triangle("triu", "below"),
+    _nn_layout(
         "PixelShuffle",
+        "pixel_shuffle",
         "nn.PixelShuffle(upscale_factor): (N, C*r^2, H, W) -> (N, C, H*r, W*r)",
         ranks=frozenset({4}),
-        module="nn.PixelShuffle",
         positional=("upscale_factor",),
         functional=("F.pixel_shuffle({x}, {upscale_factor})",),
         make_args=_shuffle_args,
         out_shape=lambda s, a: (s[0], s[1] // 4, s[2] * 2, s[3] * 2),
         axis_map=lambda s, a: [(0,), (1, 2, 3), (2,), (3,)],
         axes=lambda s, a: (1, 2, 3),
-        attr="pixel_shuffle",
-        aliases=("pixel_shuffle",),
     ),
-    _layout(
+    _nn_layout(
         "PixelUnshuffle",
+        "pixel_unshuffle",
         "nn.PixelUnshuffle(downscale_factor): (N, C, H*r, W*r) -> (N, C*r^2, H, W)",
         ranks=frozenset({4}),
-        module="nn.PixelUnshuffle",
         positional=("downscale_factor",),
         functional=("F.pixel_unshuffle({x}, {downscale_factor})",),
         make_args=_unshuffle_args,
         out_shape=lambda s, a: (s[0], s[1] * 4, s[2] // 2, s[3] // 2),
         axis_map=lambda s, a: [(0,), (1,), (1, 2), (1, 3)],
         axes=lambda s, a: (1, 2, 3),
-        attr="pixel_unshuffle",
-        aliases=("pixel_unshuffle",),
     ),
-    _layout(
+    _nn_layout(
         "ChannelShuffle",
+        "channel_shuffle",
         "nn.ChannelShuffle(groups): interleaves channel groups of (N, C, *)",
         ranks=frozenset({3, 4, 5}),
-        module="nn.ChannelShuffle",
         positional=("groups",),
         make_args=_channel_shuffle_args,
-        attr="channel_shuffle",
-        aliases=("channel_shuffle",),
     ),
-    _layout(
+    _nn_layout(
         "Unfold",
+        "unfold",
         "nn.Unfold(kernel_size, stride=1): sliding blocks (N, C, H, W) -> (N, C*k*k, L)",
         ranks=frozenset({4}),
-        module="nn.Unfold",
         positional=("kernel_size",),
         defaults={"stride": 1},
         functional=("F.unfold({x}, {kernel_size}, stride={stride})",),
@@ -620,14 +635,13 @@ LAYOUT: tuple[OpSpec, ...] = (
         out_shape=_unfold_shape,
         axis_map=lambda s, a: [(0,), (1,), (2,), (2,)],
         axes=lambda s, a: (1, 2, 3),
-        attr="unfold",
         aliases=("unfold", "im2col"),
     ),
-    _layout(
+    _nn_layout(
         "Fold",
+        "fold",
         "nn.Fold(output_size, kernel_size, stride): blocks (N, C*k*k, L) -> (N, C, H, W)",
         ranks=frozenset({3}),
-        module="nn.Fold",
         positional=("output_size", "kernel_size"),
         defaults={"stride": 1},
         functional=("F.fold({x}, {output_size}, {kernel_size}, stride={stride})",),
@@ -635,7 +649,6 @@ LAYOUT: tuple[OpSpec, ...] = (
         out_shape=lambda s, a: (s[0], s[1] // (a["kernel_size"] ** 2), *a["output_size"]),
         axis_map=lambda s, a: [(0,), (1,), (2, 3)],
         axes=lambda s, a: (1, 2),
-        attr="fold",
         aliases=("fold", "col2im"),
     ),
     _layout(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from operators.shapes import numel
-from operators.spec import Args, Effect, OpSpec, ParamSpec, Shape, Values, fallback
+from operators.spec import Args, ArgsFn, Effect, OpSpec, ParamSpec, Shape, Values, fallback
 from operators.supporting._common import keep, norm, pick_axis, supporting
 
 _NORMALIZED = Values(0.0, 1.0)
@@ -24,11 +25,17 @@ def _batchnorm_args(rng: random.Random, shape: Shape) -> Args | None:
     return args
 
 
-def _batchnorm(name: str, ranks: frozenset[int]) -> OpSpec:
+def _batchnorm(
+    name: str,
+    ranks: frozenset[int],
+    what: str = "per-channel normalization of (N, C, ...) with running stats (eval mode)",
+    aliases: tuple[str, ...] | None = None,
+) -> OpSpec:
+    """BatchNorm1d/2d/3d and SyncBatchNorm: in eval mode all of them are the same per-channel affine map."""
     return supporting(
         name,
         "norm",
-        f"nn.{name}(num_features): per-channel normalization of (N, C, ...) with running stats (eval mode)",
+        f"nn.{name}(num_features): {what}",
         ranks=ranks,
         module=f"nn.{name}",
         positional=("num_features",),
@@ -41,7 +48,59 @@ def _batchnorm(name: str, ranks: frozenset[int]) -> OpSpec:
         derived={"num_features": 1},
         learnable=True,
         attr="bn",
-        aliases=(name.lower(), "BatchNorm") if name == "BatchNorm2d" else (name.lower(),),
+        aliases=(name.lower(),) if aliases is None else aliases,
+    )
+
+
+def _normalized(v: Values, a: Args) -> Values:
+    return _NORMALIZED
+
+
+def _normalizer(name: str, hint: str, **fields: Any) -> OpSpec:
+    """A learnable nn.<name> that normalizes over `axes`: the facts and defaults the norm layers share."""
+    fields.setdefault("values", _normalized)
+    fields.setdefault("facts", ("mean_const", "var_const", "norm_const"))
+    fields.setdefault("cancels", ("shift", "scale"))
+    return supporting(
+        name,
+        "norm",
+        hint,
+        module=f"nn.{name}",
+        effect=Effect.NORMALIZE,
+        constant_if=("uniform",),
+        learnable=True,
+        **fields,
+    )
+
+
+def _affine_norm(
+    name: str,
+    hint: str,
+    flag: str,
+    forms: tuple[str, str],
+    shape: tuple[str, ...],
+    bias: bool = True,
+    **fields: Any,
+) -> OpSpec:
+    """LayerNorm, GroupNorm, RMSNorm: forms = (plain, affine); `flag=False` drops the weight (and bias)."""
+    plain, affine = forms
+
+    def params(a: Args) -> dict[str, ParamSpec]:
+        if a.get(flag) is False:
+            return {}
+        out = {"weight": ParamSpec(shape, init="ones_jitter")}
+        if bias:
+            out["bias"] = ParamSpec(shape, init="small")
+        return out
+
+    return _normalizer(
+        name,
+        hint,
+        defaults={flag: True},
+        functional=lambda a: (plain,) if a.get(flag) is False else (affine,),
+        params=params,
+        learnable_affine={"shift": flag, "scale": flag} if bias else {"scale": flag},
+        **fields,
     )
 
 
@@ -91,12 +150,10 @@ def _instance_args(rng: random.Random, shape: Shape) -> Args | None:
 
 
 def _instance(name: str, nd: int) -> OpSpec:
-    return supporting(
+    return _normalizer(
         name,
-        "norm",
         f"nn.{name}(num_features, affine=False): per-sample, per-channel normalization over the spatial axes",
         ranks=frozenset({nd + 2}),
-        module=f"nn.{name}",
         positional=("num_features",),
         defaults={"affine": False},
         functional=lambda a: (
@@ -113,16 +170,10 @@ def _instance(name: str, nd: int) -> OpSpec:
             else {}
         ),
         make_args=_instance_args,
-        effect=Effect.NORMALIZE,
         axes=lambda s, a: tuple(range(2, len(s))),
-        values=lambda v, a: _NORMALIZED,
-        facts=("mean_const", "var_const", "norm_const"),
-        constant_if=("uniform",),
-        cancels=("shift", "scale"),
         learnable_affine={"shift": "affine", "scale": "affine"},
         affine_axes=lambda s, a: (1,),
         derived={"num_features": 1},
-        learnable=True,
         attr="norm",
         aliases=(name.lower(),),
     )
@@ -139,6 +190,23 @@ def _lrn_args(rng: random.Random, shape: Shape) -> Args | None:
     return args
 
 
+def _lrn(name: str, hint: str, ranks: frozenset[int], make_args: ArgsFn, **fields: Any) -> OpSpec:
+    """LocalResponseNorm and CrossMapLRN2d: divide each channel by its neighbours' energy (window `size`)."""
+    return supporting(
+        name,
+        "norm",
+        hint,
+        ranks=ranks,
+        module=f"nn.{name}",
+        positional=("size",),
+        make_args=make_args,
+        effect=Effect.NONLINEAR,
+        values=keep,
+        attr="lrn",
+        **fields,
+    )
+
+
 def _normalize_args(rng: random.Random, shape: Shape) -> Args | None:
     axis = pick_axis(rng, shape, min_size=2)
     return None if axis is None else {"dim": axis}
@@ -146,154 +214,78 @@ def _normalize_args(rng: random.Random, shape: Shape) -> Args | None:
 
 NORMS: tuple[OpSpec, ...] = (
     _batchnorm("BatchNorm1d", frozenset({2, 3})),
-    _batchnorm("BatchNorm2d", frozenset({4})),
+    _batchnorm("BatchNorm2d", frozenset({4}), aliases=("batchnorm2d", "BatchNorm")),
     _batchnorm("BatchNorm3d", frozenset({5})),
-    supporting(
+    _batchnorm(
         "SyncBatchNorm",
-        "norm",
-        "nn.SyncBatchNorm(num_features): BatchNorm that syncs stats across processes when training; eval = BatchNorm",
-        ranks=frozenset({2, 3, 4, 5}),
-        module="nn.SyncBatchNorm",
-        positional=("num_features",),
-        defaults={"eps": 1e-5, "momentum": 0.1, "affine": True},
-        make_args=_batchnorm_args,
-        effect=Effect.AFFINE,
-        values=keep,
-        learnable_affine={"shift": "affine", "scale": "affine"},
-        affine_axes=lambda s, a: (1,),
-        derived={"num_features": 1},
-        learnable=True,
-        attr="bn",
+        frozenset({2, 3, 4, 5}),
+        "BatchNorm that syncs stats across processes when training; eval = BatchNorm",
+        aliases=(),
     ),
-    supporting(
+    _affine_norm(
         "LayerNorm",
-        "norm",
         "nn.LayerNorm(normalized_shape): normalizes over the last len(normalized_shape) axes",
-        module="nn.LayerNorm",
+        "elementwise_affine",
+        ("F.layer_norm({x}, {normalized_shape})", "F.layer_norm({x}, {normalized_shape}, {weight}, {bias})"),
+        ("*normalized_shape",),
         positional=("normalized_shape",),
-        defaults={"elementwise_affine": True},
-        functional=lambda a: (
-            ("F.layer_norm({x}, {normalized_shape})",)
-            if a.get("elementwise_affine") is False
-            else ("F.layer_norm({x}, {normalized_shape}, {weight}, {bias})",)
-        ),
-        params=lambda a: (
-            {}
-            if a.get("elementwise_affine") is False
-            else {
-                "weight": ParamSpec(("*normalized_shape",), init="ones_jitter"),
-                "bias": ParamSpec(("*normalized_shape",), init="small"),
-            }
-        ),
         make_args=_last_axes_args(2),
-        effect=Effect.NORMALIZE,
         axes=_last_axes,
-        values=lambda v, a: _NORMALIZED,
-        facts=("mean_const", "var_const", "norm_const"),
-        constant_if=("uniform",),
-        cancels=("shift", "scale"),
-        learnable_affine={"shift": "elementwise_affine", "scale": "elementwise_affine"},
         affine_axes=_last_axes,
-        learnable=True,
         attr="ln",
         aliases=("layer_norm",),
     ),
-    supporting(
+    _affine_norm(
         "GroupNorm",
-        "norm",
         "nn.GroupNorm(num_groups, num_channels): normalizes channel groups (C divisible by num_groups)",
-        module="nn.GroupNorm",
+        "affine",
+        ("F.group_norm({x}, {num_groups})", "F.group_norm({x}, {num_groups}, {weight}, {bias})"),
+        ("num_channels",),
         positional=("num_groups", "num_channels"),
-        defaults={"affine": True},
-        functional=lambda a: (
-            ("F.group_norm({x}, {num_groups})",)
-            if a.get("affine") is False
-            else ("F.group_norm({x}, {num_groups}, {weight}, {bias})",)
-        ),
-        params=lambda a: (
-            {}
-            if a.get("affine") is False
-            else {
-                "weight": ParamSpec(("num_channels",), init="ones_jitter"),
-                "bias": ParamSpec(("num_channels",), init="small"),
-            }
-        ),
         make_args=_group_args,
-        effect=Effect.NORMALIZE,
         axes=_group_axes,
-        values=lambda v, a: _NORMALIZED,
-        facts=("mean_const", "var_const", "norm_const"),
-        constant_if=("uniform",),
-        cancels=("shift", "scale"),
-        learnable_affine={"shift": "affine", "scale": "affine"},
         affine_axes=lambda s, a: (1,),
         derived={"num_channels": 1},
-        learnable=True,
         attr="gn",
         aliases=("group_norm",),
     ),
     _instance("InstanceNorm1d", 1),
     _instance("InstanceNorm2d", 2),
     _instance("InstanceNorm3d", 3),
-    supporting(
+    _lrn(
         "LocalResponseNorm",
-        "norm",
         "nn.LocalResponseNorm(size): normalizes each channel by its neighbours (N, C, ...)",
-        ranks=frozenset({3, 4, 5}),
-        module="nn.LocalResponseNorm",
-        positional=("size",),
+        frozenset({3, 4, 5}),
+        _lrn_args,
         defaults={"alpha": 1e-4, "beta": 0.75, "k": 1.0},
         functional=("F.local_response_norm({x}, {size})",),
-        make_args=_lrn_args,
-        effect=Effect.NONLINEAR,
-        values=keep,
-        attr="lrn",
         aliases=("local_response_norm", "LRN"),
     ),
-    supporting(
+    _lrn(
         "CrossMapLRN2d",
-        "norm",
         "nn.CrossMapLRN2d(size): legacy cross-channel LRN for (N, C, H, W)",
-        ranks=frozenset({4}),
-        module="nn.CrossMapLRN2d",
-        positional=("size",),
-        make_args=lambda rng, s: (
+        frozenset({4}),
+        lambda rng, s: (
             {"size": rng.choice([z for z in (2, 3, 5) if z <= s[1]] or [1])} if s[1] >= 2 else None
         ),
-        effect=Effect.NONLINEAR,
-        values=keep,
-        attr="lrn",
         inductor=fallback(
             "implemented as a custom autograd.Function: TorchDynamo skips it and it runs eagerly"
         ),
     ),
-    supporting(
+    _affine_norm(
         "RMSNorm",
-        "norm",
         "nn.RMSNorm(normalized_shape): x / rms(x) over the last axes, times a learnable weight",
-        module="nn.RMSNorm",
+        "elementwise_affine",
+        ("F.rms_norm({x}, {normalized_shape})", "F.rms_norm({x}, {normalized_shape}, {weight})"),
+        ("*normalized_shape",),
+        bias=False,
         positional=("normalized_shape",),
-        defaults={"elementwise_affine": True},
-        functional=lambda a: (
-            ("F.rms_norm({x}, {normalized_shape})",)
-            if a.get("elementwise_affine") is False
-            else ("F.rms_norm({x}, {normalized_shape}, {weight})",)
-        ),
-        params=lambda a: (
-            {}
-            if a.get("elementwise_affine") is False
-            else {"weight": ParamSpec(("*normalized_shape",), init="ones_jitter")}
-        ),
         make_args=_last_axes_args(2),
-        effect=Effect.NORMALIZE,
         axes=_last_axes,
         values=lambda v, a: Values(v.mean / max(v.rms, 1e-3), 1.0),
         facts=("norm_const",),
-        constant_if=("uniform",),
         cancels=("scale",),
-        learnable_affine={"scale": "elementwise_affine"},
         affine_axes=_last_axes,
-        learnable=True,
         attr="rms_norm",
         aliases=("rms_norm",),
     ),

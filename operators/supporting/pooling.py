@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from operators.shapes import pool_out
 from operators.spec import NATIVE, Args, Effect, OpSpec, Shape, Values, fallback, unsupported
@@ -61,41 +62,32 @@ def _window_form(fn: str, *, lp: bool = False) -> object:
     return forms
 
 
-def _max_pool(nd: int) -> OpSpec:
-    name = f"MaxPool{nd}d"
+def _pool(name: str, nd: int, hint: str, **fields: Any) -> OpSpec:
+    """A pooling layer nn.<name> over the nd spatial axes of (N, C, *spatial): shared fields spelled once."""
     return supporting(
-        name,
-        "pool",
-        f"nn.{name}(kernel_size, stride=kernel_size, padding=0): (N, C, {_DIMS[nd]}) -> pooled",
-        ranks=frozenset({nd + 2}),
-        module=f"nn.{name}",
-        positional=("kernel_size",),
-        functional=_window_form(f"F.max_pool{nd}d"),
-        make_args=_window_args(nd),
-        out_shape=_window_shape(nd),
-        effect=Effect.POOL,
-        values=lambda v, a: Values(v.mean + 0.8 * v.std, v.std * 0.7, v.lo, v.hi),
-        attr="pool",
-        aliases=(f"max_pool{nd}d", "MaxPool") if nd == 2 else (f"max_pool{nd}d",),
+        name, "pool", hint, ranks=frozenset({nd + 2}), module=f"nn.{name}", attr="pool", **fields
     )
 
 
-def _avg_pool(nd: int) -> OpSpec:
-    name = f"AvgPool{nd}d"
-    return supporting(
+def _window_pool(nd: int, kind: str) -> OpSpec:
+    """MaxPool / AvgPool: the same windows, arguments and forms; only the value model (and effect) differ."""
+    name = f"{kind}Pool{nd}d"
+    fn = f"{kind.lower()}_pool{nd}d"
+    avg = kind == "Avg"
+    return _pool(
         name,
-        "pool",
-        f"nn.{name}(kernel_size, stride=kernel_size, padding=0): (N, C, {_DIMS[nd]}) -> averaged windows",
-        ranks=frozenset({nd + 2}),
-        module=f"nn.{name}",
+        nd,
+        f"nn.{name}(kernel_size, stride=kernel_size, padding=0): (N, C, {_DIMS[nd]}) -> "
+        + ("averaged windows" if avg else "pooled"),
         positional=("kernel_size",),
-        functional=_window_form(f"F.avg_pool{nd}d"),
-        make_args=_window_args(nd, avg=True),
+        functional=_window_form(f"F.{fn}"),
+        make_args=_window_args(nd, avg=avg),
         out_shape=_window_shape(nd),
-        effect=Effect.AFFINE,
-        values=lambda v, a: Values(v.mean, max(v.std * 0.5, 1e-3), v.lo, v.hi),
-        attr="pool",
-        aliases=(f"avg_pool{nd}d", "AvgPool") if nd == 2 else (f"avg_pool{nd}d",),
+        effect=Effect.AFFINE if avg else Effect.POOL,
+        values=(lambda v, a: Values(v.mean, max(v.std * 0.5, 1e-3), v.lo, v.hi))
+        if avg
+        else (lambda v, a: Values(v.mean + 0.8 * v.std, v.std * 0.7, v.lo, v.hi)),
+        aliases=(fn, f"{kind}Pool") if nd == 2 else (fn,),
     )
 
 
@@ -110,12 +102,10 @@ def _lp_pool(nd: int) -> OpSpec:
         args.pop("ceil_mode", None)
         return {"norm_type": rng.choice((2.0, 2.0, 1.0)), **args}
 
-    return supporting(
+    return _pool(
         name,
-        "pool",
+        nd,
         f"nn.{name}(norm_type, kernel_size): power-average pooling (sum x^p)^(1/p) over windows",
-        ranks=frozenset({nd + 2}),
-        module=f"nn.{name}",
         positional=("norm_type", "kernel_size"),
         functional=_window_form(f"F.lp_pool{nd}d", lp=True),
         make_args=make,
@@ -123,7 +113,6 @@ def _lp_pool(nd: int) -> OpSpec:
         effect=Effect.POOL,
         values=lambda v, a: Values(v.rms * 2, v.rms, 0.0 if a["norm_type"] == 2.0 else v.lo, v.hi * 9),
         domain="no_zero_floor",
-        attr="pool",
         aliases=(f"lp_pool{nd}d",),
     )
 
@@ -173,12 +162,10 @@ _ADAPTIVE_3D_FALLBACK = fallback(
 def _adaptive(nd: int, kind: str) -> OpSpec:
     name = f"Adaptive{kind}Pool{nd}d"
     avg = kind == "Avg"
-    return supporting(
+    return _pool(
         name,
-        "pool",
+        nd,
         f"nn.{name}(output_size): (N, C, {_DIMS[nd]}) -> (N, C, *output_size); output_size=1 is a global pool",
-        ranks=frozenset({nd + 2}),
-        module=f"nn.{name}",
         positional=("output_size",),
         functional=(f"F.adaptive_{kind.lower()}_pool{nd}d({{x}}, {{output_size}})",),
         make_args=_adaptive_args(nd),
@@ -190,7 +177,6 @@ def _adaptive(nd: int, kind: str) -> OpSpec:
         values=(lambda v, a: Values(v.mean, max(v.std * 0.3, 1e-3), v.lo, v.hi))
         if avg
         else (lambda v, a: Values(v.mean + 1.5 * v.std, v.std * 0.5, v.lo, v.hi)),
-        attr="pool",
         aliases=(f"adaptive_{kind.lower()}_pool{nd}d", "GlobalAvgPool")
         if avg and nd == 2
         else (f"adaptive_{kind.lower()}_pool{nd}d",),
@@ -200,18 +186,15 @@ def _adaptive(nd: int, kind: str) -> OpSpec:
 
 def _fractional(nd: int) -> OpSpec:
     name = f"FractionalMaxPool{nd}d"
-    return supporting(
+    return _pool(
         name,
-        "pool",
+        nd,
         f"nn.{name}(kernel_size, output_ratio): max pooling over pseudo-random windows",
-        ranks=frozenset({nd + 2}),
-        module=f"nn.{name}",
         positional=("kernel_size",),
         make_args=lambda rng, s: {"kernel_size": 2, "output_ratio": 0.5} if min(s[2:]) >= 4 else None,
         out_shape=lambda s, a: (*s[:2], *(int(size * 0.5) for size in s[2:])),
         effect=Effect.POOL,
         values=keep,
-        attr="pool",
         inductor=unsupported(
             "draws random pooling regions on every call: eager runs and compiled runs disagree by design, so "
             "its output is nondeterministic"
@@ -245,8 +228,8 @@ def _unpool(nd: int) -> OpSpec:
 
 
 POOLING: tuple[OpSpec, ...] = (
-    *(_max_pool(nd) for nd in (1, 2, 3)),
-    *(_avg_pool(nd) for nd in (1, 2, 3)),
+    *(_window_pool(nd, "Max") for nd in (1, 2, 3)),
+    *(_window_pool(nd, "Avg") for nd in (1, 2, 3)),
     *(_lp_pool(nd) for nd in (1, 2, 3)),
     *(_adaptive(nd, "Avg") for nd in (1, 2, 3)),
     *(_adaptive(nd, "Max") for nd in (1, 2, 3)),

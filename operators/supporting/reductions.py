@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from operators.shapes import numel, reduce_map
-from operators.spec import Args, Effect, OpSpec, Shape, Values, fallback
+from operators.spec import Args, Effect, OpSpec, Shape, Values, ValuesFn, fallback
 from operators.supporting._common import axis_choices, dims_of, keep, norm, spell_axis, supporting
 
 
@@ -89,6 +90,54 @@ def _reduction(name: str, hint: str, *, multi: bool = True, linear: bool = False
     )
 
 
+def _average(fn: str, what: str, values: ValuesFn) -> OpSpec:
+    """sum and mean: linear reductions that differ only in scale."""
+    return _reduction(
+        fn,
+        f"torch.{fn}(x, dim, keepdim=False): {what}",
+        linear=True,
+        functional=_forms(fn, fn),
+        values=values,
+        constant_if=("sum_const", "mean_const"),
+        aliases=(fn.capitalize(),),
+    )
+
+
+def _values_forms(fn: str):
+    """torch.max/min(x, dim) return (values, indices): forms that keep the values."""
+    return lambda a: _forms(fn, fn, suffix=".values")(a)[:2] + _forms(fn, fn, suffix="[0]")(a)[:1]
+
+
+def _extremum(fn: str, sign: float, *, multi: bool) -> OpSpec:
+    """amax/amin (over dims), max/min (one dim, .values): the largest (sign 1) or smallest (sign -1) value."""
+    word = "max" if sign > 0 else "min"
+    return _reduction(
+        fn,
+        f"torch.{fn}(x, dim, keepdim=False): {word} over dim(s)"
+        if multi
+        else f"torch.{fn}(x, dim, keepdim=False).values: {word} over one dim",
+        multi=multi,
+        functional=_forms(fn, fn, positional_ok=False) if multi else _values_forms(fn),
+        values=lambda v, a: _extreme(v, a, sign),
+        constant_if=("padded", "ceil") if sign > 0 else ("padded", "floor"),
+        cancels=("negpart",) if sign > 0 else (),
+        aliases=() if multi else (fn.capitalize(),),
+    )
+
+
+def _spread(fn: str, what: str, values: ValuesFn) -> OpSpec:
+    """std and var: spread over at least four values; a shift cancels, a uniform axis is constant."""
+    return _reduction(
+        fn,
+        f"torch.{fn}(x, dim, keepdim=False): {what} over dim(s) (unbiased)",
+        make_args=_reduce_args(multi=True, min_size=4),
+        functional=_forms(fn, fn),
+        values=values,
+        constant_if=("var_const", "uniform"),
+        cancels=("shift",),
+    )
+
+
 def _scan_args(rng: random.Random, shape: Shape) -> Args | None:
     options = axis_choices(shape, 2, 512)
     if not options:
@@ -113,63 +162,38 @@ def _single_axis(shape: Shape, a: Args) -> tuple[int, ...]:
     return (norm(a["dim"], len(shape)),)
 
 
+def _scan(
+    name: str,
+    hint: str,
+    forms: tuple[str, ...],
+    effect: Effect,
+    values: ValuesFn,
+    reason: str = "",
+    **fields: Any,
+) -> OpSpec:
+    """cumsum, cummax, logcumsumexp: a running reduction along one axis that Inductor runs as a fallback."""
+    reason = reason or f"aten.{name} has no Inductor lowering; it runs as an ATen fallback kernel"
+    return supporting(
+        name,
+        "scan",
+        hint,
+        functional=forms,
+        make_args=_scan_args,
+        effect=effect,
+        axes=_single_axis,
+        values=values,
+        inductor=fallback(reason),
+        **fields,
+    )
+
+
 REDUCTIONS: tuple[OpSpec, ...] = (
-    _reduction(
-        "sum",
-        "torch.sum(x, dim, keepdim=False): sums over dim(s)",
-        linear=True,
-        functional=_forms("sum", "sum"),
-        values=_sum_values,
-        constant_if=("sum_const", "mean_const"),
-        aliases=("Sum",),
-    ),
-    _reduction(
-        "mean",
-        "torch.mean(x, dim, keepdim=False): averages over dim(s)",
-        linear=True,
-        functional=_forms("mean", "mean"),
-        values=_mean_values,
-        constant_if=("sum_const", "mean_const"),
-        aliases=("Mean",),
-    ),
-    _reduction(
-        "amax",
-        "torch.amax(x, dim, keepdim=False): max over dim(s)",
-        functional=_forms("amax", "amax", positional_ok=False),
-        values=lambda v, a: _extreme(v, a, 1.0),
-        constant_if=("padded", "ceil"),
-        cancels=("negpart",),
-    ),
-    _reduction(
-        "amin",
-        "torch.amin(x, dim, keepdim=False): min over dim(s)",
-        functional=_forms("amin", "amin", positional_ok=False),
-        values=lambda v, a: _extreme(v, a, -1.0),
-        constant_if=("padded", "floor"),
-    ),
-    _reduction(
-        "max",
-        "torch.max(x, dim, keepdim=False).values: max over one dim",
-        multi=False,
-        functional=lambda a: (
-            _forms("max", "max", suffix=".values")(a)[:2] + _forms("max", "max", suffix="[0]")(a)[:1]
-        ),
-        values=lambda v, a: _extreme(v, a, 1.0),
-        aliases=("Max",),
-        constant_if=("padded", "ceil"),
-        cancels=("negpart",),
-    ),
-    _reduction(
-        "min",
-        "torch.min(x, dim, keepdim=False).values: min over one dim",
-        multi=False,
-        functional=lambda a: (
-            _forms("min", "min", suffix=".values")(a)[:2] + _forms("min", "min", suffix="[0]")(a)[:1]
-        ),
-        values=lambda v, a: _extreme(v, a, -1.0),
-        aliases=("Min",),
-        constant_if=("padded", "floor"),
-    ),
+    _average("sum", "sums over dim(s)", _sum_values),
+    _average("mean", "averages over dim(s)", _mean_values),
+    _extremum("amax", 1.0, multi=True),
+    _extremum("amin", -1.0, multi=True),
+    _extremum("max", 1.0, multi=False),
+    _extremum("min", -1.0, multi=False),
     _reduction(
         "logsumexp",
         "torch.logsumexp(x, dim, keepdim=False): log(sum(exp(x))) over dim(s), numerically stable",
@@ -178,24 +202,8 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         constant_if=("lse_const",),
         aliases=("LogSumExp",),
     ),
-    _reduction(
-        "std",
-        "torch.std(x, dim, keepdim=False): standard deviation over dim(s) (unbiased)",
-        make_args=_reduce_args(multi=True, min_size=4),
-        functional=_forms("std", "std"),
-        values=lambda v, a: Values(v.std, max(v.std * 0.3, 1e-3), 0.0, math.inf),
-        constant_if=("var_const", "uniform"),
-        cancels=("shift",),
-    ),
-    _reduction(
-        "var",
-        "torch.var(x, dim, keepdim=False): variance over dim(s) (unbiased)",
-        make_args=_reduce_args(multi=True, min_size=4),
-        functional=_forms("var", "var"),
-        values=lambda v, a: Values(v.std**2, max(v.std**2 * 0.4, 1e-3), 0.0, math.inf),
-        constant_if=("var_const", "uniform"),
-        cancels=("shift",),
-    ),
+    _spread("std", "standard deviation", lambda v, a: Values(v.std, max(v.std * 0.3, 1e-3), 0.0, math.inf)),
+    _spread("var", "variance", lambda v, a: Values(v.std**2, max(v.std**2 * 0.4, 1e-3), 0.0, math.inf)),
     _reduction(
         "norm",
         "torch.linalg.vector_norm(x, ord=2, dim) / x.norm(dim=...): p-norm over dim(s)",
@@ -228,42 +236,29 @@ REDUCTIONS: tuple[OpSpec, ...] = (
         values=lambda v, a: Values(v.mean, v.std * 0.4, v.lo, v.hi),
         constant_if=("padded", "floor", "ceil"),
     ),
-    supporting(
+    _scan(
         "cumsum",
-        "scan",
         "torch.cumsum(x, dim): running sum along dim, shape preserved",
-        functional=("torch.cumsum({x}, dim={dim})", "{x}.cumsum(dim={dim})", "{x}.cumsum({dim})"),
-        make_args=_scan_args,
-        effect=Effect.MIX,
-        axes=_single_axis,
-        values=lambda v, a: Values(v.mean * 8, v.std * 4 + abs(v.mean) * 8),
-        inductor=fallback(
-            "Inductor lowers scans only through Triton; elsewhere aten.cumsum is an ATen fallback"
-        ),
+        ("torch.cumsum({x}, dim={dim})", "{x}.cumsum(dim={dim})", "{x}.cumsum({dim})"),
+        Effect.MIX,
+        lambda v, a: Values(v.mean * 8, v.std * 4 + abs(v.mean) * 8),
+        "Inductor lowers scans only through Triton; elsewhere aten.cumsum is an ATen fallback",
     ),
-    supporting(
+    _scan(
         "cummax",
-        "scan",
         "torch.cummax(x, dim).values: running max along dim, shape preserved",
-        functional=("torch.cummax({x}, dim={dim})[0]", "{x}.cummax({dim}).values"),
-        make_args=_scan_args,
-        effect=Effect.NONLINEAR,
-        axes=_single_axis,
-        values=lambda v, a: Values(v.mean + 1.5 * v.std, v.std * 0.6, v.lo, v.hi),
-        inductor=fallback("aten.cummax has no Inductor lowering; it runs as an ATen fallback kernel"),
+        ("torch.cummax({x}, dim={dim})[0]", "{x}.cummax({dim}).values"),
+        Effect.NONLINEAR,
+        lambda v, a: Values(v.mean + 1.5 * v.std, v.std * 0.6, v.lo, v.hi),
         constant_if=("padded", "ceil"),
         cancels=("negpart",),
     ),
-    supporting(
+    _scan(
         "logcumsumexp",
-        "scan",
         "torch.logcumsumexp(x, dim): running logsumexp along dim, shape preserved",
-        functional=("torch.logcumsumexp({x}, dim={dim})", "{x}.logcumsumexp({dim})"),
-        make_args=_scan_args,
-        effect=Effect.NONLINEAR,
-        axes=_single_axis,
-        values=lambda v, a: Values(v.mean + 1.0 + v.std, v.std * 0.8),
-        inductor=fallback("aten.logcumsumexp has no Inductor lowering; it runs as an ATen fallback kernel"),
+        ("torch.logcumsumexp({x}, dim={dim})", "{x}.logcumsumexp({dim})"),
+        Effect.NONLINEAR,
+        lambda v, a: Values(v.mean + 1.0 + v.std, v.std * 0.8),
     ),
     supporting(
         "topk",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from operators.shapes import MAX_NUMEL, numel
-from operators.spec import Args, Effect, OpSpec, Shape, Values
+from operators.spec import Args, ArgsFn, Effect, OpSpec, Shape, Values, ValuesFn
 from operators.supporting._common import ANY_RANK, keep, supporting
 
 _LINEAR_MODE = {3: "linear", 4: "bilinear", 5: "trilinear"}
@@ -61,11 +62,40 @@ def _size_one_axes(shape: Shape, a: Args) -> tuple[int, ...]:
     return tuple(i for i in range(2, len(shape)) if shape[i] == 1)
 
 
-_UNIFORM = {"facts": ("uniform",), "fact_axes": _size_one_axes}
-
-
 def _smoothed(v: Values, a: Args) -> Values:
     return Values(v.mean, v.std * (1.0 if a.get("mode") == "nearest" else 0.8), v.lo, v.hi)
+
+
+def _resample(
+    name: str, hint: str, ranks: frozenset[int], make_args: ArgsFn, values: ValuesFn, **fields: Any
+) -> OpSpec:
+    """Upsample, UpsamplingNearest2d/Bilinear2d, interpolate: resize the spatial axes of (N, C, *spatial)."""
+    return supporting(
+        name,
+        "upsample",
+        hint,
+        ranks=ranks,
+        make_args=make_args,
+        out_shape=_scaled_shape,
+        effect=Effect.AFFINE,
+        facts=("uniform",),
+        fact_axes=_size_one_axes,
+        values=values,
+        **fields,
+    )
+
+
+def _upsampling_2d(name: str, what: str, values: ValuesFn) -> OpSpec:
+    """The fixed-mode nn.Upsampling*2d layers: a factor of 2 over (N, C, H, W)."""
+    return _resample(
+        name,
+        f"nn.{name}(scale_factor=2): {what} of (N, C, H, W)",
+        frozenset({4}),
+        lambda rng, s: {"scale_factor": 2} if numel(s) * 4 <= MAX_NUMEL else None,
+        values,
+        module=f"nn.{name}",
+        attr="upsample",
+    )
 
 
 def _dropout(name: str, ranks: frozenset[int], forms: tuple[str, ...] = ()) -> OpSpec:
@@ -86,56 +116,24 @@ def _dropout(name: str, ranks: frozenset[int], forms: tuple[str, ...] = ()) -> O
 
 
 RESAMPLING: tuple[OpSpec, ...] = (
-    supporting(
+    _resample(
         "Upsample",
-        "upsample",
         "nn.Upsample(scale_factor, mode='nearest'|'linear'|'bilinear'|'bicubic'|'trilinear'): (N, C, *S) -> (N, C, *S*f)",
-        ranks=frozenset({3, 4, 5}),
+        frozenset({3, 4, 5}),
+        _upsample_args,
+        _smoothed,
         module="nn.Upsample",
-        make_args=_upsample_args,
-        out_shape=_scaled_shape,
-        effect=Effect.AFFINE,
-        **_UNIFORM,
-        values=_smoothed,
         attr="upsample",
     ),
-    supporting(
-        "UpsamplingNearest2d",
-        "upsample",
-        "nn.UpsamplingNearest2d(scale_factor=2): nearest-neighbour upsampling of (N, C, H, W)",
-        ranks=frozenset({4}),
-        module="nn.UpsamplingNearest2d",
-        make_args=lambda rng, s: {"scale_factor": 2} if numel(s) * 4 <= MAX_NUMEL else None,
-        out_shape=_scaled_shape,
-        effect=Effect.AFFINE,
-        **_UNIFORM,
-        values=keep,
-        attr="upsample",
-    ),
-    supporting(
-        "UpsamplingBilinear2d",
-        "upsample",
-        "nn.UpsamplingBilinear2d(scale_factor=2): bilinear upsampling (align_corners=True) of (N, C, H, W)",
-        ranks=frozenset({4}),
-        module="nn.UpsamplingBilinear2d",
-        make_args=lambda rng, s: {"scale_factor": 2} if numel(s) * 4 <= MAX_NUMEL else None,
-        out_shape=_scaled_shape,
-        effect=Effect.AFFINE,
-        **_UNIFORM,
-        values=_smoothed,
-        attr="upsample",
-    ),
-    supporting(
+    _upsampling_2d("UpsamplingNearest2d", "nearest-neighbour upsampling", keep),
+    _upsampling_2d("UpsamplingBilinear2d", "bilinear upsampling (align_corners=True)", _smoothed),
+    _resample(
         "interpolate",
-        "upsample",
         "F.interpolate(x, size=None, scale_factor=None, mode='nearest'): resamples the spatial axes",
-        ranks=frozenset({3, 4, 5}),
+        frozenset({3, 4, 5}),
+        _interpolate_args,
+        _smoothed,
         functional=_interpolate_forms,
-        make_args=_interpolate_args,
-        out_shape=_scaled_shape,
-        effect=Effect.AFFINE,
-        **_UNIFORM,
-        values=_smoothed,
         aliases=("Interpolate", "resize"),
     ),
 )

@@ -61,7 +61,7 @@ class Composer(Decorations):
             x = self._decorate(spec, y)
         if not self.graph.nodes or self.graph.states[x].dtype != "float":
             x = self._fallback(x)
-        if len(normalize_ops(self.graph.pattern())) < 2:
+        if len(set(normalize_ops(self.graph.pattern()))) < 2:
             x = self._enrich(x)
         self.graph.outputs = [x]
         self._maybe_second_output(x)
@@ -348,8 +348,8 @@ class Composer(Decorations):
     # ------------------------------------------------------------------------------------------ finishing
 
     def _enrich(self, x: int) -> int:
-        """One compute op plus reshapes is a KernelBench level-1 problem (the contamination gate rejects it, on
-        every retry) and has nothing to fuse: follow it with an activation."""
+        """One kind of compute op (maybe repeated) plus reshapes is a KernelBench level-1 problem (the
+        contamination gate rejects it, on every retry) and has nothing to fuse: follow it with an activation."""
         names = [spec.name for spec in operators.supporting_ops() if spec.category == "activation"]
         self.rng.shuffle(names)
         for name in names[:8]:

@@ -36,7 +36,13 @@ def run_export_pairs(
 ) -> int:
     """Capture and verify pairs; exit 2 (with the reason) when no CUDA device is there, before any work."""
     from synth_modules.export.pairing import CheckSettings
-    from synth_modules.export.pairs import DEFAULT_TIMEOUT_S, CudaRequiredError, ExportSettings, export_pairs
+    from synth_modules.export.pairs import (
+        DEFAULT_TIMEOUT_S,
+        CudaRequiredError,
+        ExportSettings,
+        export_pairs,
+        format_rejected,
+    )
 
     check = CheckSettings()
     check.rtol = check.rtol if rtol is None else rtol
@@ -54,10 +60,10 @@ def run_export_pairs(
         summary = export_pairs(output_dir, out, settings)
     except (CudaRequiredError, RuffMissingError, FileNotFoundError) as error:
         return _error(str(error))
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
     print(
         f"export-pairs: {summary.verified}/{summary.attempted} verified in {summary.seconds:.0f} s "
-        f"({summary.pairs_per_minute:.1f} pairs/min); rejected: {rejected}; {summary.total_pairs} pairs in {out}"
+        f"({summary.pairs_per_minute:.1f} pairs/min); rejected: {format_rejected(summary.rejected)}; "
+        f"{summary.total_pairs} pairs in {out}"
     )
     return 0 if summary.verified or summary.attempted == 0 else 1
 

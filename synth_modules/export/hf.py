@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
-from synth_modules.export.pairs import read_meta, read_pairs
+from synth_modules.export.pairs import format_rejected, read_meta, read_pairs
 from synth_modules.export.schema import COLUMNS, card_features, feature_label, rows_to_table
 
 DATA_DIR = "data"
@@ -88,8 +88,7 @@ def _card_body(pretty_name: str, rows: int, meta: dict[str, Any]) -> str:
         "## Contents",
         "",
         f"- rows: {rows}",
-        f"- programs attempted: {counts.get('attempted', rows)}; rejected: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(rejected.items())) or "none"),
+        f"- programs attempted: {counts.get('attempted', rows)}; rejected: {format_rejected(rejected)}",
         f"- verification: rtol {settings.get('rtol')}, atol {settings.get('atol')}, "
         f"{len(settings.get('verification_seeds', []))} fresh inputs per pair, TF32 off",
         f"- torch {versions.get('torch_version')}, triton {versions.get('triton_version')}, "

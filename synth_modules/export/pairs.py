@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,11 @@ def _write_meta(
         "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     atomic_write_json(out / META_FILE, meta)
+
+
+def format_rejected(rejected: Mapping[str, int]) -> str:
+    """`category count, ...` by category name, `none` when empty: one wording for every summary and the card."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())) or "none"
 
 
 def read_meta(pairs_dir: str | Path) -> dict[str, Any]:

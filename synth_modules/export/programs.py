@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from synth_modules.program import split_init_inputs
 from synth_modules.store import MANIFEST_FILE, RUN_FILE, read_jsonl
 
 _module_counter = itertools.count()
@@ -73,12 +74,4 @@ def import_file(path: str | Path, prefix: str = "synth_export") -> ModuleType:
 
 def init_inputs(module: ModuleType) -> tuple[list[Any], dict[str, Any]]:
     """`get_init_inputs()` as (args, kwargs); a bare list (KernelBench style) means positional args only."""
-    value = module.get_init_inputs()
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and isinstance(value[0], (list, tuple))
-        and isinstance(value[1], dict)
-    ):
-        return list(value[0]), dict(value[1])
-    return list(value), {}
+    return split_init_inputs(module.get_init_inputs())

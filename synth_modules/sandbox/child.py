@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from synth_modules.program import split_init_inputs
 from synth_modules.sandbox import degenerate
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.compare import compare, flatten_outputs, identical
@@ -122,20 +123,6 @@ def resolve_entry(module: types.ModuleType, entry_point: str | None) -> type[tor
         names = ", ".join(c.__name__ for c in leaves) or "none"
         raise Rejected(Stage.LOAD, Category.STRUCTURE_ERROR, f"cannot pick the entry-point class ({names})")
     return leaves[0]
-
-
-def split_init_inputs(value: Any) -> tuple[list[Any], dict[str, Any]]:
-    """`[args, kwargs]` (KernelBook convention) or a flat argument list (KernelBench)."""
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and isinstance(value[0], (list, tuple))
-        and isinstance(value[1], dict)
-    ):
-        return list(value[0]), dict(value[1])
-    if isinstance(value, (list, tuple)):
-        return list(value), {}
-    raise TypeError(f"get_init_inputs() returned {type(value).__name__}, expected [args, kwargs]")
 
 
 def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
