@@ -4,7 +4,8 @@
 
 Runs export-pairs twice into fresh PAIRS_DIRs (nothing resumed): first with every visible GPU (`--jobs-per-gpu`
 warm workers on each, default one: export-pairs' default), then with `--device cuda:0` and the same number of
-workers on that one GPU, so any warm OS file cache favours the one-GPU run. For each it prints verified/attempted, wall seconds, and two rates:
+workers on that one GPU, so any warm OS file cache favours the one-GPU run. For each it prints
+verified/attempted, wall seconds, and two rates:
   end-to-end   verified pairs per minute of the whole command (worker start-up and warm-up included);
   steady       results per minute after the first one arrived (start-up excluded), read from the ledgers.
 Then the N-GPU / 1-GPU ratio of both. Not a test: it needs CUDA GPUs and prints numbers.

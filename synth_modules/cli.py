@@ -9,7 +9,6 @@ synth-torch export-pairs | export-hf | export-sft | export-seeds ...
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from synth_modules.config import ConfigError
@@ -48,12 +47,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "generate", help="generate programs (popcorn syntax: .preset key=value ...)", add_help=False
     )
 
-    validate = sub.add_parser("validate", help="validate program files or folders in the sandbox")
-    validate.add_argument("paths", nargs="+")
-    validate.add_argument("--json", action="store_true", help="one JSON object per file")
-    validate.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    validate.add_argument("--timeout-s", type=float, default=60.0)
-    validate.add_argument("--memory-limit-mb", type=int, default=4096)
+    from synth_modules.validate_cli import add_arguments as add_validate_arguments
+
+    add_validate_arguments(
+        sub.add_parser("validate", help="validate program files or folders in the sandbox")
+    )
 
     report = sub.add_parser("report", help="write report.md (+ plots) for a run directory")
     report.add_argument("output_dir")

@@ -92,10 +92,9 @@ def _split_gates(gates: list[Gate]) -> tuple[list[Gate], list[Gate], list[Gate]]
     Other stateless gates run as soon as a candidate validates; both may trigger a repair. Stateful ones
     (dedup) must run at commit time, in index order.
     """
-    stateless = [g for g in gates if not getattr(g, "stateful", False)]
-    source_only = [g for g in stateless if not getattr(g, "needs_verdict", True)]
-    after_validation = [g for g in stateless if getattr(g, "needs_verdict", True)]
-    stateful = [g for g in gates if getattr(g, "stateful", False)]
+    source_only = [g for g in gates if not g.stateful and not g.needs_verdict]
+    after_validation = [g for g in gates if not g.stateful and g.needs_verdict]
+    stateful = [g for g in gates if g.stateful]
     return source_only, after_validation, stateful
 
 

@@ -125,12 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per file and line")
     parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="sandbox workers")
     parser.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        metavar="TIMEOUT",
-        type=float,
-        default=60.0,
-        help="wall-clock seconds per program",
+        "--timeout-s", "--timeout", type=float, default=60.0, help="wall-clock seconds per program"
     )
     parser.add_argument("--memory-limit-mb", type=int, default=4096, help="memory cap per program")
 

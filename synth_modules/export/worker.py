@@ -51,7 +51,7 @@ def _prepare(device: str, warmup: bool) -> None:
     import torch._dynamo
     import torch._inductor.compile_fx
 
-    import synth_modules.export.pairing  # noqa: F401
+    import synth_modules.export.pairing  # noqa: F401 -- imported before `ready`, never inside a task's timeout
 
     torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = False

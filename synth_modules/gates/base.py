@@ -25,7 +25,7 @@ class Gate(abc.ABC):
 
     name: str = "gate"
     # Stateful gates (dedup) depend on what was accepted before, so the pipeline runs them at commit time,
-    # in sample-index order; stateless ones run as soon as a candidate validates and may trigger a repair.
+    # in sample-index order; stateless ones run before the commit (see needs_verdict) and may trigger a repair.
     stateful: bool = False
     # A gate that reads only the source (not the sandbox's verdict) runs before validation, so a program it
     # rejects costs no eager run and no compile.
