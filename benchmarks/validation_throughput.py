@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import datetime
 import os
 import statistics
@@ -100,8 +101,8 @@ class Run:
         return sum(v.ok for v in self.verdicts)
 
 
-def measure(mode: str, jobs: list[ValidationJob], workers: int, timeout_s: float) -> Run:
-    options = SandboxOptions(timeout_s=timeout_s, warm=mode == "warm")
+def measure(mode: str, jobs: list[ValidationJob], workers: int, options: SandboxOptions) -> Run:
+    options = dataclasses.replace(options, warm=mode == "warm")
     start = time.perf_counter()
     with SandboxPool(workers, options) as pool:
         pool.wait_ready()
@@ -109,6 +110,21 @@ def measure(mode: str, jobs: list[ValidationJob], workers: int, timeout_s: float
         verdicts = pool.validate_all(jobs)
         done = time.perf_counter()
     return Run(mode, len(jobs), ready - start, done - ready, verdicts)
+
+
+def compile_summary(run: Run) -> str:
+    """Where the time went: compile seconds and C++ kernels vs g++ builds, from the verdicts' checks."""
+    compile_s = [v.timings["compile"] for v in run.verdicts if "compile" in v.timings]
+    kernels = sum(v.checks.get("cpp_kernels", 0) for v in run.verdicts)
+    builds = sum(v.checks.get("cpp_builds", 0) for v in run.verdicts)
+    total = [v.timings.get("total", 0.0) for v in run.verdicts]
+    if not compile_s:
+        return "no program reached torch.compile"
+    return (
+        f"torch.compile: mean {statistics.mean(compile_s):.2f} s, median {statistics.median(compile_s):.2f} s "
+        f"per program ({sum(compile_s) / max(sum(total), 1e-9):.0%} of the in-sandbox time); "
+        f"C++ kernels {kernels} built in {builds} g++ runs"
+    )
 
 
 def _table(warm: Run, fresh: Run, workers: int, loadavg: tuple[float, float, float]) -> str:
@@ -155,9 +171,26 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="per-program timeout (generous: shared box)"
     )
+    parser.add_argument("--skip-fresh", action="store_true", help="warm mode only (compare compile settings)")
+    parser.add_argument(
+        "--no-batch-kernels",
+        action="store_true",
+        help="one g++ run per C++ kernel, as stock Inductor (default: one per compiled graph)",
+    )
+    parser.add_argument(
+        "--cpu-vectorize",
+        action=argparse.BooleanOptionalAction,
+        default=SandboxOptions.cpu_vectorize,
+        help="let Inductor vectorize CPU kernels",
+    )
     parser.add_argument("--write-docs", action="store_true", help=f"write the table into {DOCS.name}")
     parser.add_argument("--date", default=datetime.date.today().isoformat())
     args = parser.parse_args()
+    options = SandboxOptions(
+        timeout_s=args.timeout,
+        batch_cpu_kernels=not args.no_batch_kernels,
+        cpu_vectorize=args.cpu_vectorize,
+    )
 
     if args.programs_dir:
         jobs = directory_jobs(args.programs_dir, args.programs)
@@ -165,11 +198,19 @@ def main() -> int:
     else:
         jobs = composed_jobs(args.programs, args.seed)
         source = f"built-in composer, seed {args.seed}"
-    print(f"{len(jobs)} programs ({source}), {args.workers} workers, {os.cpu_count()} CPUs")
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"{len(jobs)} programs ({source}), {args.workers} workers, {cores} usable CPUs; "
+        f"batch_cpu_kernels={options.batch_cpu_kernels} cpu_vectorize={options.cpu_vectorize}"
+    )
     load_before = os.getloadavg()
-    warm = measure("warm", jobs, args.workers, args.timeout)
+    warm = measure("warm", jobs, args.workers, options)
     print(f"warm:  startup {warm.startup_s:.1f} s, {warm.programs} programs in {warm.validate_s:.1f} s")
-    fresh = measure("fresh", jobs[: args.fresh_subset], args.workers, args.timeout)
+    print(compile_summary(warm))
+    if args.skip_fresh:
+        print(f"warm: {warm.per_minute:.1f} programs/min end to end, {warm.steady_per_minute:.1f} once warm")
+        return 0
+    fresh = measure("fresh", jobs[: args.fresh_subset], args.workers, options)
     print(f"fresh: {fresh.programs} programs in {fresh.validate_s:.1f} s (extrapolated to the full set)")
     load = tuple(max(a, b) for a, b in zip(load_before, os.getloadavg(), strict=True))
     disagreements = [

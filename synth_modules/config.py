@@ -62,6 +62,7 @@ class GeneratorConfig:
     # --- sandbox ---
     timeout_s: float = 60.0
     memory_limit_mb: int = 4096
+    cpu_vectorize: bool = False  # validate with Inductor's SIMD CPU kernels (slower; see SandboxOptions)
     # --- gates ---
     contamination: str = "l1,l2"  # off | l1 | l2 | l1,l2
     contamination_strictness: str = "reordered"  # exact | reordered

@@ -43,6 +43,21 @@ def test_value_types(tmp_path):
     assert overrides == {"p_value": 0.25, "seed": 3, "verbose": True, "base_url": None, "force": True}
 
 
+def test_sandbox_keys_reach_the_sandbox_options(tmp_path):
+    from synth_modules.executors import sandbox_options
+
+    default = sandbox_options(config_from_argv([f"output_dir={tmp_path}"]))
+    assert default.cpu_vectorize is False and default.batch_cpu_kernels is True
+    chosen = sandbox_options(
+        config_from_argv(
+            ["cpu_vectorize=true", "timeout_s=30", "memory_limit_mb=2048", f"output_dir={tmp_path}"]
+        )
+    )
+    assert (chosen.cpu_vectorize, chosen.timeout_s, chosen.memory_limit_mb) == (True, 30.0, 2048)
+    with pytest.raises(ConfigError, match="cpu_vectorize='maybe' is not valid"):
+        config_from_argv(["cpu_vectorize=maybe", f"output_dir={tmp_path}"])
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -90,3 +105,15 @@ def test_script_rejects_bad_config_before_any_work(tmp_path):
     assert "p_value must be in (0, 1]" in proc.stderr
     assert proc.stderr.count("\n") == 1  # one clear line, no traceback
     assert not out.exists()
+
+
+def test_validate_takes_the_same_sandbox_settings():
+    import argparse
+
+    from synth_modules.validate_cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["prog.py", "--timeout", "9", "--cpu-vectorize"])
+    assert (args.timeout_s, args.cpu_vectorize) == (9.0, True)
+    assert parser.parse_args(["prog.py"]).cpu_vectorize is False

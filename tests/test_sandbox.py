@@ -58,6 +58,12 @@ def test_good_programs_report_shapes_timings_and_checks(corpus_verdicts):
     assert verdict.seconds > 0
 
 
+def test_a_graphs_cpp_kernels_are_built_in_one_gxx_run(corpus_verdicts):
+    # Linear -> LayerNorm/ReLU -> Linear -> log_softmax/sigmoid: two fused C++ kernels around the matmuls.
+    checks = corpus_verdicts["good_linear_softmax"].checks
+    assert checks["cpp_kernels"] >= 2 and checks["cpp_builds"] == 1
+
+
 def test_runtime_failures_say_where(corpus_verdicts):
     timeout = corpus_verdicts["infinite_loop"]
     assert timeout.stage == "eager" and "6 s" in timeout.message

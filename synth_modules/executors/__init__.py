@@ -22,7 +22,11 @@ class ValidationExecutor(Protocol):
 
 
 def sandbox_options(config: GeneratorConfig) -> SandboxOptions:
-    return SandboxOptions(timeout_s=config.timeout_s, memory_limit_mb=config.memory_limit_mb)
+    return SandboxOptions(
+        timeout_s=config.timeout_s,
+        memory_limit_mb=config.memory_limit_mb,
+        cpu_vectorize=config.cpu_vectorize,
+    )
 
 
 def create_executor(config: GeneratorConfig) -> ValidationExecutor:

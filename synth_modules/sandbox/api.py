@@ -25,6 +25,14 @@ class SandboxOptions:
     # Warm workers (torch imported and Inductor warmed once, one fork per program). False: a fresh interpreter
     # per program, which pays the torch import and the first compile every time (the benchmark's baseline).
     warm: bool = True
+    # Build all C++ kernels of a compiled graph as one shared library (one g++ run instead of one per kernel;
+    # see kernel_batching). Same kernel code, bit-identical outputs. Per worker: read when a worker starts.
+    batch_cpu_kernels: bool = True
+    # Let Inductor vectorize CPU kernels (at::vec SIMD code). Off (default): scalar C++ loops. Validation checks
+    # that Inductor traces, lowers, fuses and computes the program like eager; the SIMD flavour of the CPU code
+    # is not what the exported (GPU, Triton) pairs use, and skipping it compiles ~2x faster and skips the ISA
+    # probe at warm-up. Per worker: read when a worker starts.
+    cpu_vectorize: bool = False
 
 
 @dataclass

@@ -27,7 +27,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from synth_modules.program import split_init_inputs
-from synth_modules.sandbox import degenerate
+from synth_modules.sandbox import degenerate, kernel_batching
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.compare import compare, flatten_outputs, identical
 from synth_modules.types import Category, Stage, Verdict
@@ -267,11 +267,16 @@ class ProgramRun:
         counters = torch._dynamo.utils.counters
         graphs_before = counters["stats"]["unique_graphs"]
         breaks_before = sum(counters["graph_break"].values())
+        kernels_before = kernel_batching.STATS.snapshot()
         with self.step(Stage.COMPILE, Category.COMPILE_ERROR, "compile"), torch.no_grad():
             compiled = torch.compile(self.model, backend=self.options.compile_backend)
             got = self.forward(self.inputs, compiled)
         self.checks["graph_count"] = counters["stats"]["unique_graphs"] - graphs_before
         self.checks["graph_breaks"] = sum(counters["graph_break"].values()) - breaks_before
+        if kernel_batching.installed():
+            after = kernel_batching.STATS.snapshot()
+            self.checks["cpp_kernels"] = after["kernels"] - kernels_before["kernels"]
+            self.checks["cpp_builds"] = after["builds"] - kernels_before["builds"]
         with self.step(Stage.COMPARE, Category.MISMATCH, "compare"):
             result = compare(eager_outputs, got)
         self.checks["max_abs_err"] = result.max_abs_err

@@ -30,7 +30,7 @@ from typing import Any
 import psutil
 import torch
 
-from synth_modules.sandbox import child, landlock, limits
+from synth_modules.sandbox import child, kernel_batching, landlock, limits
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.protocol import Channel, ChannelClosed
 from synth_modules.sandbox.warmup import warm_up
@@ -337,6 +337,17 @@ def _take_over_stdio() -> Channel:
     return control
 
 
+def _configure_inductor(options: SandboxOptions) -> None:
+    """Per-worker compile settings, applied before the warm-up so every forked child inherits them."""
+    if options.batch_cpu_kernels:
+        kernel_batching.install()
+    if not options.cpu_vectorize:
+        import torch._inductor.config as inductor_config
+
+        # No vector ISA at all: scalar kernels, and no probe builds of AVX test programs at warm-up (~10 s).
+        inductor_config.cpp.vec_isa_ok = False
+
+
 def serve(base_dir: str, warm: bool) -> None:
     control = _take_over_stdio()
     limits.become_subreaper()
@@ -348,6 +359,7 @@ def serve(base_dir: str, warm: bool) -> None:
     except ChannelClosed:
         return
     options = SandboxOptions(**config["options"])
+    _configure_inductor(options)
     warmup_timings: dict[str, float] = {}
     if warm:
         backend = options.compile_backend if options.compile else "eager"
