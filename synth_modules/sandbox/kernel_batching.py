@@ -21,10 +21,10 @@ rebuilt alone, and a real compile error surfaces from Inductor's own build, with
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 _ENTRY = re.compile(r'extern\s+"C"\s+void\s+kernel\s*\(')
@@ -96,7 +96,7 @@ PyMODINIT_FUNC PyInit_kernel(void) {
 """
 
 
-@dataclass
+@dataclasses.dataclass
 class BatchStats:
     """What batching did in this process: read by the sandbox child into the verdict's checks."""
 
@@ -105,23 +105,23 @@ class BatchStats:
     fallbacks: int = 0  # batches that had to be rebuilt kernel by kernel
 
     def snapshot(self) -> dict[str, int]:
-        return {"kernels": self.kernels, "builds": self.builds, "fallbacks": self.fallbacks}
+        return dataclasses.asdict(self)
 
 
 STATS = BatchStats()
 
 
-@dataclass
+@dataclasses.dataclass
 class _Kernel:
     argtypes: list[str]
     source: str
 
 
-@dataclass
+@dataclasses.dataclass
 class _Batch:
     """The kernels one output module registered, built together on first need."""
 
-    kernels: list[_Kernel] = field(default_factory=list)
+    kernels: list[_Kernel] = dataclasses.field(default_factory=list)
     functions: list[Callable[..., Any]] | None = None
 
     def function(self, index: int) -> Callable[..., Any]:
@@ -233,7 +233,7 @@ def install() -> bool:
         from torch._inductor.codecache import CppPythonBindingsCodeCache
     except ImportError:
         return False
-    if getattr(AsyncCompile, "_synth_batching", False):
+    if installed():
         return True
     if not all(hasattr(c, n) for c, n in ((AsyncCompile, "cpp_pybinding"), (AsyncCompile, "wait"))):
         return False
