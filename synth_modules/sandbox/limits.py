@@ -1,4 +1,4 @@
-"""Process-level isolation primitives: environment scrubbing, rlimits, privilege drop, namespaces, prctl.
+"""Process-level isolation primitives: secret-name patterns, rlimits, privilege drop, namespaces, prctl.
 
 Each function does one thing so the worker can apply them in a clear order right after fork, and tests can
 exercise each layer on its own.
@@ -16,8 +16,12 @@ import shutil
 import signal
 import struct
 import sys
+import time
 
-# Environment variables a program must never see (API keys, tokens, cloud credentials).
+import psutil
+
+# Names that look like secrets (API keys, tokens, cloud credentials): a second net behind the environment
+# allow-list of environment.py, which is what decides what a sandbox inherits.
 SECRET_PATTERNS = (
     "*_API_KEY",
     "*_APIKEY",
@@ -72,12 +76,6 @@ def is_secret(name: str) -> bool:
     return any(fnmatch.fnmatchcase(upper, pattern) for pattern in SECRET_PATTERNS)
 
 
-def scrubbed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of `environ` (default os.environ) without anything that looks like a secret."""
-    source = os.environ if environ is None else environ
-    return {k: v for k, v in source.items() if not is_secret(k)}
-
-
 def set_memory_limit(limit_mb: int) -> int:
     """Cap the address space at the current size plus `limit_mb` (a forked worker already maps torch)."""
     with open("/proc/self/status") as fh:
@@ -90,11 +88,13 @@ def set_memory_limit(limit_mb: int) -> int:
     return limit
 
 
-def set_process_limits(cpu_seconds: int, file_size_mb: int = 512, max_processes: int | None = None) -> None:
-    """No core dumps, bounded CPU time and file sizes; optionally bounded process count (per uid)."""
+def set_process_limits(
+    cpu_seconds: int | None, file_size_mb: int = 512, max_processes: int | None = None
+) -> None:
+    """No core dumps, bounded file sizes; optionally bounded CPU time and process count (per uid)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if cpu_hard == resource.RLIM_INFINITY or cpu_hard > cpu_seconds + 5:
+    if cpu_seconds is not None and (cpu_hard == resource.RLIM_INFINITY or cpu_hard > cpu_seconds + 5):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     fsize = file_size_mb * 1024 * 1024
     _, fsize_hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -246,3 +246,25 @@ def read_roots(extra: list[str] | None = None) -> list[str]:
             roots.append(entry)
     roots.extend(extra or [])
     return sorted(set(roots))
+
+
+def kill_descendants(grace_s: float = 2.0) -> int:
+    """SIGKILL every process below this one (orphans included: we are their subreaper) and reap them."""
+    me = psutil.Process()
+    killed = 0
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            procs = me.children(recursive=True)
+        except psutil.Error:
+            procs = []
+        for proc in procs:
+            with contextlib.suppress(psutil.Error, OSError):
+                proc.kill()
+                killed += 1
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        if not procs or time.monotonic() > deadline:
+            return killed
+        time.sleep(0.01)
