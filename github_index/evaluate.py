@@ -37,6 +37,7 @@ def sandbox_options(
     timeout_s: float = 120.0,
     memory_limit_mb: int = 4096,
     degenerate_checks: bool = False,
+    allow_unsandboxed: bool = False,
 ) -> SandboxOptions:
     """Sandbox settings for repository code: wider imports, fp64 reference on.
 
@@ -56,6 +57,7 @@ def sandbox_options(
         compile_backend=backend,
         extra_allowed_imports=EXTRA_ALLOWED_IMPORTS,
         fp64_reference=True,
+        allow_unsandboxed=allow_unsandboxed,
     )
 
 

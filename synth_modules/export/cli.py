@@ -15,6 +15,11 @@ import sys
 from pathlib import Path
 
 from synth_modules.export.codefmt import RuffMissingError
+from synth_modules.sandbox.isolation import UNSAFE_FLAG, SandboxUnavailableError
+
+_UNSAFE_HELP = (
+    "run untrusted programs even where Landlock is unavailable (prints a warning; see docs/sandbox.md)"
+)
 
 
 def _error(message: str) -> int:
@@ -33,8 +38,9 @@ def run_export_pairs(
     rtol: float | None = None,
     atol: float | None = None,
     progress: bool = True,
+    allow_unsandboxed: bool = False,
 ) -> int:
-    """Capture and verify pairs; exit 2 (with the reason) when no CUDA device is there, before any work."""
+    """Capture and verify pairs; exit 2 (with the reason) when no CUDA device or no sandbox, before any work."""
     from synth_modules.export.pairing import CheckSettings
     from synth_modules.export.pairs import (
         DEFAULT_TIMEOUT_S,
@@ -55,10 +61,11 @@ def run_export_pairs(
         fresh_interpreter=fresh_interpreter,
         check=check,
         progress=progress,
+        allow_unsandboxed=allow_unsandboxed,
     )
     try:
         summary = export_pairs(output_dir, out, settings)
-    except (CudaRequiredError, RuffMissingError, FileNotFoundError) as error:
+    except (CudaRequiredError, RuffMissingError, FileNotFoundError, SandboxUnavailableError) as error:
         return _error(str(error))
     print(
         f"export-pairs: {summary.verified}/{summary.attempted} verified in {summary.seconds:.0f} s "
@@ -102,12 +109,12 @@ def run_export_sft(pairs_dir: str | Path, out: str | Path) -> int:
     return 0
 
 
-def run_export_seeds(output_dir: str | Path, out: str | Path) -> int:
+def run_export_seeds(output_dir: str | Path, out: str | Path, allow_unsandboxed: bool = False) -> int:
     from synth_modules.export.seeds import export_seeds
 
     try:
-        result = export_seeds(output_dir, out)
-    except FileNotFoundError as error:
+        result = export_seeds(output_dir, out, allow_unsandboxed=allow_unsandboxed)
+    except (FileNotFoundError, SandboxUnavailableError) as error:
         return _error(str(error))
     print(f"export-seeds: {len(result.tasks)} tasks in {out} ({len(result.skipped)} skipped, see index.json)")
     return 0 if result.tasks or not result.skipped else 1
@@ -130,6 +137,7 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
         help="a new worker process per program (slow; comparison only)",
     )
     pairs.add_argument("--no-progress", action="store_true")
+    pairs.add_argument(UNSAFE_FLAG, dest="allow_unsandboxed", action="store_true", help=_UNSAFE_HELP)
     pairs.set_defaults(
         handler=lambda a: run_export_pairs(
             a.output_dir,
@@ -142,6 +150,7 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
             rtol=a.rtol,
             atol=a.atol,
             progress=not a.no_progress,
+            allow_unsandboxed=a.allow_unsandboxed,
         )
     )
 
@@ -165,7 +174,8 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
     seeds = subparsers.add_parser("export-seeds", help="programs -> KernelBench-format task files")
     seeds.add_argument("output_dir", help="run directory (program files + manifest.jsonl)")
     seeds.add_argument("--out", required=True, help="SEEDS_DIR to write")
-    seeds.set_defaults(handler=lambda a: run_export_seeds(a.output_dir, a.out))
+    seeds.add_argument(UNSAFE_FLAG, dest="allow_unsandboxed", action="store_true", help=_UNSAFE_HELP)
+    seeds.set_defaults(handler=lambda a: run_export_seeds(a.output_dir, a.out, a.allow_unsandboxed))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ class ExportSettings:
     fresh_interpreter: bool = False  # a new worker process per program (slow; for comparison)
     check: CheckSettings = field(default_factory=CheckSettings)
     progress: bool = True
+    allow_unsandboxed: bool = False  # run programs even where Landlock is missing (--unsafe-no-landlock)
 
 
 @dataclass
@@ -138,6 +139,8 @@ def export_pairs(
                 settings.timeout_s,
                 out / "logs",
                 fresh=settings.fresh_interpreter,
+                read_roots=[str(output_dir.resolve())],
+                allow_unsandboxed=settings.allow_unsandboxed,
             ) as pool,
             _progress(len(tasks), settings.progress) as bar,
         ):

@@ -52,7 +52,14 @@ ALLOWED_PREFIXES = (
     "NVSHMEM_",
 )
 # Never inherited even when allowed above: they would point the sandbox's caches or home at shared places.
-OVERRIDDEN = ("HOME", "TMPDIR", "XDG_CACHE_HOME", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TRITON_HOME")
+OVERRIDDEN = (
+    "HOME",
+    "TMPDIR",
+    "XDG_CACHE_HOME",
+    "TORCHINDUCTOR_CACHE_DIR",
+    "TRITON_CACHE_DIR",
+    "TRITON_HOME",
+)
 
 
 def is_allowed(name: str) -> bool:

@@ -241,8 +241,10 @@ def read_roots(extra: list[str] | None = None) -> list[str]:
     }:
         roots.append(prefix)
         roots.append(os.path.realpath(prefix))
+    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     for entry in sys.path:
-        if entry and ("site-packages" in entry or "dist-packages" in entry) and os.path.isdir(entry):
+        packages = "site-packages" in entry or "dist-packages" in entry or entry in python_path
+        if entry and packages and os.path.isdir(entry):
             roots.append(entry)
     roots.extend(extra or [])
     return sorted(set(roots))

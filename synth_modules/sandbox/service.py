@@ -2,8 +2,9 @@
 
 Order matters: confine first (Landlock, privileges, rlimits, network namespace), then import the handler, which
 imports torch and initialises CUDA; so no program, and no CUDA context, ever exists in an unconfined process.
-The handler module provides `setup(settings) -> dict` (warm-up; its result goes into `ready`) and
-`handle(request, settings, scratch) -> dict`. Every request gets a fresh scratch directory (also TMPDIR and the
+The handler module provides `setup(settings) -> dict` (warm-up; its result goes into `ready`),
+`handle(request, settings, scratch) -> dict` and optionally `check() -> list[str]` (its own state that a
+program must not have changed) and `INTEGRITY_MODULES` (more namespaces to watch). Every request gets a fresh scratch directory (also TMPDIR and the
 Inductor/Triton caches), removed afterwards, so one program's files never reach the next one's compile. After
 each reply the worker kills whatever the program left running and compares its integrity snapshot; when
 anything changed it says so in the reply and exits.
@@ -83,7 +84,7 @@ def serve(spec: dict[str, Any]) -> None:
         leftovers = limits.kill_descendants()
         os.chdir(scratch_root)
         shutil.rmtree(scratch, ignore_errors=True)
-        problems = baseline.problems()
+        problems = baseline.problems() + (handler.check() if hasattr(handler, "check") else [])
         if leftovers:
             problems.append(f"{leftovers} process(es) left running")
         control.send({"op": "reply", "reply": reply, "integrity": problems})
@@ -93,7 +94,9 @@ def serve(spec: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--spec", required=True, help="JSON: handler, settings, scratch, privileges, confinement")
+    parser.add_argument(
+        "--spec", required=True, help="JSON: handler, settings, scratch, privileges, confinement"
+    )
     spec = json.loads(parser.parse_args(argv).spec)
     try:
         serve(spec)
