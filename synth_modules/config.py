@@ -63,6 +63,7 @@ class GeneratorConfig:
     timeout_s: float = 60.0
     memory_limit_mb: int = 4096
     cpu_vectorize: bool = False  # validate with Inductor's SIMD CPU kernels (slower; see SandboxOptions)
+    allow_unsandboxed: bool = False  # run programs even where Landlock is missing (UNSAFE; prints a warning)
     # --- gates ---
     contamination: str = "l1,l2"  # off | l1 | l2 | l1,l2
     contamination_strictness: str = "reordered"  # exact | reordered

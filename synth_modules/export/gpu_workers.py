@@ -85,7 +85,8 @@ class WorkerPool:
     ):
         if n_workers < 1:
             raise ValueError("n_workers must be >= 1")
-        require_landlock(allow_unsandboxed)  # refuse before starting anything
+        # Refuse before starting anything; 0 means the user accepted running without it, and workers must know.
+        allow_unsandboxed = require_landlock(allow_unsandboxed) == 0
         self.settings = settings
         self.timeout_s = timeout_s
         self.fresh = fresh
@@ -224,7 +225,8 @@ class WorkerPool:
                             self.stats.integrity_restarts += 1
                             reply["integrity"] = message["integrity"]
                         yield reply
-                        if message.get("integrity") or not reply.get("ok") or (self.fresh and pending):
+                        replace = message.get("integrity") or not reply.get("ok") or self.fresh
+                        if replace and pending:  # a worker that failed never serves another program
                             self._restart(worker, kill=False)
                             closed = False
                             break

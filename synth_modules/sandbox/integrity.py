@@ -32,8 +32,9 @@ _PLAIN = (bool, int, float, str, type(None))
 
 
 def _identity(value: Any) -> Any:
-    """What must not change: the object for callables and classes, the value for plain settings."""
-    return value if isinstance(value, _PLAIN) else id(value)
+    """What must not change: the object for callables and classes, the value for plain settings (as text,
+    so NaN equals itself)."""
+    return repr(value) if isinstance(value, _PLAIN) else id(value)
 
 
 def _members(namespace: ModuleType | type) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from synth_modules.sandbox import landlock, limits
 
 UNSAFE_FLAG = "--unsafe-no-landlock"
 UNSAFE_KEY = "allow_unsandboxed"
+UNSAFE_ENV = "SYNTH_TORCH_UNSAFE_NO_LANDLOCK"  # =1: the same as the flag, for every command of a session
 _MAX_NEW_PROCESSES = 512  # a fork bomb stops here; g++ and Triton's ptxas need a handful
 _warned = False
 
@@ -28,16 +29,21 @@ class SandboxUnavailableError(RuntimeError):
 
 
 def require_landlock(allow_unsandboxed: bool) -> int:
-    """The kernel's Landlock ABI; raises SandboxUnavailableError when it is 0 and the flag is not given."""
+    """The kernel's Landlock ABI; raises SandboxUnavailableError when it is 0 and the flag is not given.
+
+    Callers pass what the user chose; the UNSAFE_ENV variable counts as that choice too. A caller that gets 0
+    back must tell its confined processes (`Confinement.allow_unsandboxed`), which refuse on their own.
+    """
     global _warned
     abi = landlock.abi_version()
     if abi > 0:
         return abi
-    if not allow_unsandboxed:
+    if not (allow_unsandboxed or os.environ.get(UNSAFE_ENV) == "1"):
         raise SandboxUnavailableError(
             "Landlock (Linux >= 5.13 with the landlock LSM enabled) is not available here, so untrusted "
             "programs could write files outside their directory and read files of this user; refusing to run "
-            f"them. Pass {UNSAFE_FLAG} (config key {UNSAFE_KEY}=true) to run them without it anyway."
+            f"them. Pass {UNSAFE_FLAG} (config key {UNSAFE_KEY}=true, or {UNSAFE_ENV}=1) to run them without "
+            "it anyway."
         )
     if not _warned:
         _warned = True

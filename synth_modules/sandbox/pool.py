@@ -111,6 +111,8 @@ class SandboxPool:
             raise ValueError("num_workers must be >= 1")
         self.options = options or SandboxOptions()
         self.landlock_abi = require_landlock(self.options.allow_unsandboxed)  # refuse before any work
+        if self.landlock_abi == 0:  # the user accepted it (flag or environment): the children must know
+            self.options = dataclasses.replace(self.options, allow_unsandboxed=True)
         self.num_workers = num_workers
         self.restarts = 0  # workers replaced after dying mid-job
         self.isolation: dict[str, Any] = {}  # layers the last sandboxed child reported
