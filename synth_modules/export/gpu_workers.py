@@ -66,6 +66,20 @@ class PoolStats:
     isolation: dict[str, Any] = field(default_factory=dict)  # the layers the last worker reported
 
 
+def _integrity_rejection(reply: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """A program that changed its worker is `unsafe_code`, whatever it computed (its pair is not kept)."""
+    outcome = "a pair" if reply.get("ok") else f"{reply.get('category')}: {reply.get('message', '')}"
+    return {
+        "id": reply.get("id"),
+        "ok": False,
+        "category": "unsafe_code",
+        "message": f"the program changed its worker ({'; '.join(problems)}); it produced {outcome}"[:2000],
+        "seconds": reply.get("seconds", 0.0),
+        "env": reply.get("env", {}),
+        "integrity": problems,
+    }
+
+
 class WorkerPool:
     """Runs export tasks ({"id", "path", "entry_point"}) on `n_workers` GPU workers, yielding results."""
 
@@ -221,9 +235,9 @@ class WorkerPool:
                             continue
                         worker.task, worker.done = None, worker.done + 1
                         reply = {**reply, "env": self.stats.env}
-                        if message.get("integrity"):
+                        if message.get("integrity"):  # patched torch, left a thread or process: rejected
                             self.stats.integrity_restarts += 1
-                            reply["integrity"] = message["integrity"]
+                            reply = _integrity_rejection(reply, message["integrity"])
                         yield reply
                         replace = message.get("integrity") or not reply.get("ok") or self.fresh
                         if replace and pending:  # a worker that failed never serves another program
