@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     spec = json.loads(parser.parse_args(argv).spec)
     try:
         serve(spec)
+    except BaseException:  # a setup failure: the pool reads the log and starts another worker
+        traceback.print_exc()
     finally:
         with contextlib.suppress(Exception):
             limits.kill_descendants()
