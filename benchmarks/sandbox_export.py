@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import psutil
 from sandbox_corpus import CORPUS_DIR, ESCAPE_MARKER_GLOB, SLEEPER_ARG, load_corpus
 
+import synth_modules.export.pairs as pairs_module
 from benchmarks._common import run_dir_parser
+from synth_modules.export.gpu_workers import WorkerPool
 from synth_modules.export.pairs import ExportSettings, export_pairs
 from synth_modules.run.store import read_jsonl
 from synth_modules.sandbox import landlock
@@ -41,6 +43,20 @@ SECRET = f"sk-sandbox-test-{uuid.uuid4().hex}"
 SECRET_NAMES = ("HF_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AWS_SECRET_ACCESS_KEY",
                 "MY_SERVICE_PW", "DATABASE_URL")  # fmt: skip
 ALSO = ("env_secret", "file_write", "daemon_sleeper", "good_linear_softmax", "good_conv_gelu")
+
+
+POOL_STATS: list[Any] = []
+
+
+class _RecordingPool(WorkerPool):
+    """export-pairs' own pool, remembered so the report can show its isolation layers and restarts."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        POOL_STATS.append(self.stats)
+
+
+pairs_module.WorkerPool = _RecordingPool  # type: ignore[misc]
 
 
 def stage(folder: Path) -> list[str]:
@@ -91,7 +107,7 @@ def export(run_dir: Path, out: Path, jobs: int, result: dict[str, Any]) -> dict[
         summary = export_pairs(
             run_dir, out, ExportSettings(jobs=jobs, progress=False, allow_unsandboxed=True)
         )
-    return asdict(summary)
+    return {**asdict(summary), "pool": asdict(POOL_STATS[-1]) if POOL_STATS else {}}
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import psutil
 
+from synth_modules.sandbox import cgroups
+from synth_modules.sandbox.cgroups import MemoryCgroup
 from synth_modules.sandbox.isolation import require_landlock
 from synth_modules.sandbox.spawn import IsolatedWorker, WorkerFailure, spawn_isolated
 
@@ -53,6 +55,7 @@ class _Worker:
     deadline: float = 0.0
     started_task_at: float = 0.0
     done: int = 0
+    leaf: Path | None = None  # its cgroup v2 leaf (memory.max), when the pool has one
 
 
 @dataclass
@@ -64,6 +67,7 @@ class PoolStats:
     integrity_restarts: int = 0
     env: dict[str, Any] = field(default_factory=dict)
     isolation: dict[str, Any] = field(default_factory=dict)  # the layers the last worker reported
+    memory: str = ""  # how the memory caps are enforced: cgroup-v2 or the pool's RSS watchdog
 
 
 def _integrity_rejection(reply: dict[str, Any], problems: list[str]) -> dict[str, Any]:
@@ -114,6 +118,8 @@ class WorkerPool:
         log_dir.mkdir(parents=True, exist_ok=True)
         self._selector = selectors.DefaultSelector()
         self.stats = PoolStats()
+        self.cgroup = MemoryCgroup.create(total)
+        self.stats.memory = "cgroup-v2" if self.cgroup else "rss-watchdog"
         self._workers = [_Worker(slot=i, gpu=gpus[i % len(gpus)] if gpus else None) for i in range(n_workers)]
 
     # --- process management -------------------------------------------------------------------------------
@@ -128,7 +134,16 @@ class WorkerPool:
             env=worker_environment(worker.gpu, self.compile_threads),
             log_path=str(self.log_dir / f"worker-{worker.slot}.log"),
         )
-        worker.ready, worker.task = False, None
+        worker.ready, worker.task, worker.leaf = False, None, None
+        if self.cgroup is not None:
+            try:
+                leaf = self.cgroup.leaf(
+                    f"worker-{worker.slot}-{self.stats.started_workers}", self.memory_limit // 2**20
+                )
+                cgroups.join(leaf, worker.proc.pid)
+                worker.leaf = leaf
+            except OSError:
+                pass  # the RSS watchdog still applies
         worker.deadline = time.monotonic() + _READY_TIMEOUT_S
         self._selector.register(worker.proc.channel.read_fd, selectors.EVENT_READ, worker)
         self.stats.started_workers += 1
@@ -246,7 +261,10 @@ class WorkerPool:
                             break
                 if closed and worker.proc is proc:
                     code = proc.proc.wait()
-                    if worker.task is not None:
+                    if worker.task is not None and worker.leaf and cgroups.oom_kills(worker.leaf):
+                        self.stats.memory_killed += 1
+                        yield self._failure(worker, "memory_limit", "killed by the kernel at its memory cap")
+                    elif worker.task is not None:
                         self.stats.crashed += 1
                         yield self._failure(
                             worker, "crash", f"worker died (exit code {code}) during this program"
@@ -275,6 +293,8 @@ class WorkerPool:
             with contextlib.suppress(OSError, KeyError):
                 self._stop(worker, kill=False)
         self._selector.close()
+        if self.cgroup is not None:
+            self.cgroup.close()
 
     def __enter__(self) -> WorkerPool:
         return self

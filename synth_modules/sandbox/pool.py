@@ -21,7 +21,11 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
+import psutil
+
+from synth_modules.sandbox import cgroups
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
+from synth_modules.sandbox.cgroups import MemoryCgroup
 from synth_modules.sandbox.isolation import require_landlock
 from synth_modules.sandbox.protocol import options_to_dict
 from synth_modules.sandbox.spawn import IsolatedWorker, WorkerFailure
@@ -30,6 +34,7 @@ from synth_modules.types import Category, Stage, Verdict
 
 STARTUP_TIMEOUT_S = 900.0  # torch import + Inductor warm-up on a busy 2-core box
 REPLY_GRACE_S = 60.0  # the worker enforces the job timeout itself; this only catches a hung worker
+WORKER_OVERHEAD_MB = 3072  # a warm worker's own memory (torch, Inductor), on top of one child's cap
 
 
 def shared_tmp_dir() -> str:
@@ -72,7 +77,7 @@ def worker_env(base_dir: str, device: str = "cpu") -> dict[str, str]:
 class WorkerProcess(IsolatedWorker):
     """One `python -m synth_modules.sandbox.worker` fork server (spawn.IsolatedWorker) and its directory."""
 
-    def __init__(self, options: SandboxOptions, warm: bool):
+    def __init__(self, options: SandboxOptions, warm: bool, memory: MemoryCgroup | None = None):
         base_dir = tempfile.mkdtemp(prefix="synth-sandbox-")
         for sub in ("warm", "jobs"):
             os.makedirs(os.path.join(base_dir, sub), mode=0o755)
@@ -84,7 +89,17 @@ class WorkerProcess(IsolatedWorker):
             base_dir=base_dir,
             cwd=base_dir,
         )
-        self.send({"op": "config", "options": options_to_dict(options)})
+        job_leaf = None
+        if memory is not None:  # the worker in one leaf, its children (one at a time) in another
+            name = os.path.basename(base_dir)
+            try:
+                cgroups.join(
+                    memory.leaf(f"{name}-worker", options.memory_limit_mb + WORKER_OVERHEAD_MB), self.pid
+                )
+                job_leaf = str(memory.leaf(f"{name}-job", options.memory_limit_mb))
+            except OSError:
+                job_leaf = None
+        self.send({"op": "config", "options": options_to_dict(options), "cgroup": job_leaf})
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> dict[str, Any]:
         return super().wait_ready(timeout)
@@ -113,6 +128,13 @@ class SandboxPool:
         self.landlock_abi = require_landlock(self.options.allow_unsandboxed)  # refuse before any work
         if self.landlock_abi == 0:  # the user accepted it (flag or environment): the children must know
             self.options = dataclasses.replace(self.options, allow_unsandboxed=True)
+        # All workers and their children together: cgroup v2 where possible (memory_mechanism says).
+        physical_mb = psutil.virtual_memory().total // 2**20
+        total_mb = min(
+            num_workers * (self.options.memory_limit_mb + WORKER_OVERHEAD_MB), int(0.8 * physical_mb)
+        )
+        self.memory = MemoryCgroup.create(total_mb)
+        self.memory_mechanism = "cgroup-v2" if self.memory else "rlimit-as per child"
         self.num_workers = num_workers
         self.restarts = 0  # workers replaced after dying mid-job
         self.isolation: dict[str, Any] = {}  # layers the last sandboxed child reported
@@ -196,6 +218,8 @@ class SandboxPool:
             self._queue.put(None)
         for thread in self._threads:
             thread.join()
+        if self.memory is not None:
+            self.memory.close()
 
     def __enter__(self) -> SandboxPool:
         return self
@@ -205,7 +229,7 @@ class SandboxPool:
 
     # --- worker slots ------------------------------------------------------------------------------------
     def _start(self, slot: int, warm: bool) -> WorkerProcess:
-        worker = WorkerProcess(self.options, warm=warm)
+        worker = WorkerProcess(self.options, warm=warm, memory=self.memory)
         with self._lock:
             self._workers[slot] = worker
         return worker

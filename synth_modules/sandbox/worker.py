@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from synth_modules.sandbox import child, kernel_batching, limits, tasks
+from synth_modules.sandbox import cgroups, child, kernel_batching, limits, tasks
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.isolation import Confinement, Privileges, confine, decide_privileges
 from synth_modules.sandbox.protocol import Channel, ChannelClosed
@@ -57,6 +57,7 @@ class WorkerDirs:
     tmp: str  # the worker's TMPDIR, shared between workers (Inductor's precompiled headers live beneath it)
     warm_cache: str  # the worker's own Inductor cache
     jobs: str  # one private directory per job, removed after it
+    cgroup: str | None = None  # the cgroup v2 leaf every child joins (memory.max = the job's cap), if any
 
     @classmethod
     def under(cls, base: str) -> WorkerDirs:
@@ -110,8 +111,14 @@ def _confine(
         gpu=options.device != "cpu",
         allow_unsandboxed=options.allow_unsandboxed,
     )
+    in_cgroup = False
+    if dirs.cgroup:  # before the privilege drop: moving into a cgroup needs the rights the worker has
+        with contextlib.suppress(OSError):
+            cgroups.join(dirs.cgroup)
+            in_cgroup = True
     applied = confine(confinement, privileges)
-    applied["memory"] = "rlimit-as" if options.device == "cpu" else "none"
+    caps = (["cgroup-v2"] if in_cgroup else []) + (["rlimit-as"] if options.device == "cpu" else [])
+    applied["memory"] = "+".join(caps) or "none"
     return applied
 
 
@@ -266,6 +273,7 @@ def run_one(
     job_dir = tempfile.mkdtemp(prefix="job-", dir=dirs.jobs)
     if privileges.ids:
         os.chown(job_dir, *privileges.ids)
+    oom_before = cgroups.oom_kills(dirs.cgroup) if dirs.cgroup else 0
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -276,6 +284,10 @@ def run_one(
     try:
         outcome = _watch_child(pid, read_fd, control, timeout)
         verdict = _classify(outcome, timeout, job_dir)
+        if dirs.cgroup and verdict.category == Category.CRASH and cgroups.oom_kills(dirs.cgroup) > oom_before:
+            verdict = Verdict.reject(
+                verdict.stage, Category.MEMORY_LIMIT, f"over the memory cap: {verdict.message}"
+            )
     finally:
         os.close(read_fd)
         limits.kill_descendants()
@@ -317,6 +329,7 @@ def serve(base_dir: str, warm: bool) -> None:
     except ChannelClosed:
         return
     options = SandboxOptions(**config["options"])
+    dirs.cgroup = config.get("cgroup")
     _configure_inductor(options)
     warmup_timings: dict[str, float] = {}
     if warm:
