@@ -8,7 +8,7 @@ evaluator's workers are all IsolatedWorkers; `spawn_isolated` starts the self-co
 
     worker = spawn_isolated("my_pkg.my_handler", settings={...}, write_roots=[], gpu=True)
     worker.wait_ready()
-    reply = worker.request({"task": ...}, timeout_s=60)  # {"op": "reply", "reply": ..., "integrity": [...]}
+    reply = worker.call({"task": ...}, timeout_s=60)  # {"op": "reply", "reply": ..., "integrity": [...]}
     worker.close()
 """
 
@@ -122,6 +122,16 @@ class IsolatedWorker:
         except WorkerFailure:
             self.kill()
             raise
+
+    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """One request to a service worker (spawn_isolated): its `{"op": "reply", "reply", "integrity"}`."""
+        message = self.request({"op": "request", "request": request}, timeout_s)
+        if message.get("op") != "reply":
+            self.kill()
+            raise WorkerFailure(
+                f"unexpected worker message {message.get('op')!r}: {message.get('message', '')}"
+            )
+        return message
 
     def tree(self) -> list[psutil.Process]:
         """The worker and every process below it (a daemon that left the group is still a descendant)."""
