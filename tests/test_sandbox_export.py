@@ -132,3 +132,30 @@ def test_cuda_armed_programs_are_contained_in_export(tmp_path, secrets):
     assert not glob.glob(ESCAPE_MARKER_GLOB) and not (tmp_path / "synth_sandbox_escape_cuda_write").exists()
     assert all(secrets not in str(r) for r in results.values())
     assert not _sleepers()
+
+
+@pytest.mark.skipif(not HAS_LANDLOCK, reason="the worker refuses without Landlock")
+def test_spawn_isolated_serves_requests_and_a_timeout_kills_its_whole_tree(tmp_path, secrets):
+    """The API the kernel evaluator uses: a self-confining worker, JSON requests, kill with verified reaping."""
+    from synth_modules.sandbox.spawn import WorkerFailure, spawn_isolated
+
+    (tmp_path / "Broken.py").write_text("raise RuntimeError('broken on import')\n")
+    (tmp_path / "Hang.py").write_text(
+        "import subprocess, time\nsubprocess.Popen(['sleep', '4242'], start_new_session=True)\ntime.sleep(600)\n"
+    )
+    worker = spawn_isolated(
+        "synth_modules.export.worker", {"device": "cpu", "warmup": False}, read_roots=[str(tmp_path)]
+    )
+    try:
+        ready = worker.wait_ready(timeout=300)
+        assert ready["isolation"]["landlock"] == landlock.abi_version() and ready["info"]["gpu_name"] == "cpu"
+        answer = worker.call({"id": "b", "path": str(tmp_path / "Broken.py"), "entry_point": "Broken"}, 60)
+        assert answer["reply"]["category"] == "capture_failure" and answer["integrity"] == []
+        tree_before = worker.tree()
+        with pytest.raises(WorkerFailure):
+            worker.call({"id": "h", "path": str(tmp_path / "Hang.py"), "entry_point": "Hang"}, 5)
+        assert not worker.alive() and not any(p.is_running() and p.status() != "zombie" for p in tree_before)
+        assert not _sleepers()
+    finally:
+        worker.close()
+    assert not os.path.exists(worker.base_dir)
