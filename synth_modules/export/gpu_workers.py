@@ -3,8 +3,8 @@
 Each worker is the sandbox's self-confining service (`spawn_isolated`, sandbox/service.py) serving
 export/worker.py: a fresh interpreter with the allow-listed environment (its GPU in CUDA_VISIBLE_DEVICES, no
 secrets), which applies Landlock, the privilege drop and rlimits before it imports torch, so CUDA and every
-program start confined. Programs may write only in the worker's scratch directory (a fresh one per program)
-and read the run directory. A program that hangs past its deadline, or a worker over its memory cap, has its
+program start confined. Each program is sent as text and written into the worker's fresh scratch directory,
+the only place it may write; the run directory stays out of its reach. A program that hangs past its deadline, or a worker over its memory cap, has its
 process tree killed; a worker that dies costs only the program it held. After any failed program, and after
 any integrity problem (a patched function, a thread or process left behind), the worker is replaced before
 it serves another program. In `fresh` mode a worker is replaced after every program (for comparison).
@@ -175,8 +175,10 @@ class WorkerPool:
         worker.task = task
         worker.started_task_at = time.monotonic()
         worker.deadline = worker.started_task_at + self.timeout_s
+        # The program travels as text: workers need no access to the run directory (nor the other programs).
+        request = {**task, "source": task.get("source") or Path(task["path"]).read_text(encoding="utf-8")}
         try:
-            worker.proc.send({"op": "request", "request": task})  # type: ignore[union-attr]
+            worker.proc.send({"op": "request", "request": request})  # type: ignore[union-attr]
         except WorkerFailure:
             return False
         return True

@@ -139,7 +139,6 @@ def export_pairs(
                 settings.timeout_s,
                 out / "logs",
                 fresh=settings.fresh_interpreter,
-                read_roots=[str(output_dir.resolve())],
                 allow_unsandboxed=settings.allow_unsandboxed,
             ) as pool,
             _progress(len(tasks), settings.progress) as bar,

@@ -101,9 +101,12 @@ def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict
     started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
     try:
-        result = make_pair(
-            Path(task["path"]), task["entry_point"], settings["device"], Path(scratch), check_settings
-        )
+        program = Path(scratch) / f"{task['entry_point']}.py"  # the text the pool sent, never the run dir
+        source = task.get("source")
+        if source is None:  # a caller that named the program's folder in read_roots may send its path
+            source = Path(task["path"]).read_text(encoding="utf-8")
+        program.write_text(source, encoding="utf-8")
+        result = make_pair(program, task["entry_point"], settings["device"], Path(scratch), check_settings)
         reply.update(ok=True, **dataclasses.asdict(result))
     except ExportError as error:
         reply.update(ok=False, category=str(error.category), message=error.message)

@@ -136,8 +136,11 @@ def unprivileged_ids(readable: list[str] | None = None) -> tuple[int, int] | Non
         try:
             drop_privileges(ids)
             for path in readable or []:
-                if os.path.isdir(path):
-                    os.listdir(path)
+                if os.path.isdir(path):  # the directory and a few of its files (mkstemp makes 0600 ones)
+                    for name in sorted(os.listdir(path))[:3]:
+                        if os.path.isfile(os.path.join(path, name)):
+                            with open(os.path.join(path, name), "rb") as fh:
+                                fh.read(1)
                 else:
                     with open(path, "rb") as fh:
                         fh.read(1)
