@@ -16,8 +16,8 @@ from synth_modules.export.pairs import (
     CudaRequiredError,
     ExportSettings,
     ResumeSettingsError,
-    _record_settings,
     export_pairs,
+    record_verification_settings,
     run_with_retry,
 )
 from synth_modules.export.verify import CheckSettings
@@ -45,7 +45,9 @@ def test_resume_with_other_verification_settings_is_refused(tmp_path: Path, caps
 
 def test_settings_recorded_before_work_must_match_on_resume(tmp_path: Path) -> None:
     out = _pairs_dir(tmp_path)
-    _record_settings(out, ExportSettings())  # what an export writes into meta.json before its first pair
+    record_verification_settings(
+        out, ExportSettings()
+    )  # what an export writes into meta.json before its first pair
     meta = json.loads((out / META_FILE).read_text())
     assert meta["verification"]["tolerances"]["float32"] == {"rtol": 1e-4, "scale_atol": 1e-4}
     assert meta["counts"]["pairs"] == 9  # the rest of meta.json is kept

@@ -68,11 +68,11 @@ def test_dataset_card_states_the_scaled_rule(tmp_path: Path) -> None:
     import shutil
 
     from synth_modules.export.hf import export_hf
-    from synth_modules.export.pairs import ExportSettings, _record_settings
+    from synth_modules.export.pairs import ExportSettings, record_verification_settings
 
     pairs = tmp_path / "pairs"
     shutil.copytree(PAIRS, pairs)
-    _record_settings(pairs, ExportSettings())
+    record_verification_settings(pairs, ExportSettings())
     result = export_hf(pairs, tmp_path / "hf")
     card = result.card.read_text()
     assert "weights randomized (seed 7)" in card and "float32 rtol 0.0001 + 0.0001 x max |output|" in card

@@ -170,7 +170,7 @@ def export_pairs(
     ruff_binary()
     programs = load_programs(output_dir)
     with DirectoryLock(out, "export-pairs"):
-        _record_settings(out, settings)
+        record_verification_settings(out, settings)
         return _export_locked(output_dir, out, settings, gpus, programs)
 
 
@@ -260,7 +260,7 @@ def _settings_meta(settings: ExportSettings) -> dict[str, Any]:
     }
 
 
-def _record_settings(out: Path, settings: ExportSettings) -> None:
+def record_verification_settings(out: Path, settings: ExportSettings) -> None:
     """meta.json's verification settings, written before the first pair so a killed export still has them."""
     meta = read_meta(out)
     meta.update(verification=settings.verification(), settings=_settings_meta(settings))

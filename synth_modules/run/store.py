@@ -18,6 +18,7 @@ Resume reads the ledgers back: a sample whose id is accepted, or finally rejecte
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -42,6 +43,9 @@ def fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    except OSError as error:  # a filesystem that cannot sync directories (some FUSE/network mounts)
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
     finally:
         os.close(fd)
 
