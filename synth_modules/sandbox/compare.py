@@ -93,6 +93,19 @@ class Comparison:
     scale: float = 0.0
     shape_mismatch: bool = False
 
+    # The names the sandbox's call sites used before the rule had one result type (kept so they keep working).
+    @property
+    def max_abs_err(self) -> float:
+        return self.max_abs_error
+
+    @property
+    def rel_err(self) -> float:
+        return self.max_rel_error
+
+    @property
+    def message(self) -> str:
+        return self.reason
+
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k != "tolerance"}
         data["tolerance"] = self.tolerance.to_dict() if self.tolerance else None
