@@ -122,11 +122,9 @@ def check_resume_settings(out: Path, settings: ExportSettings) -> None:
     if not has_rows or settings.force:
         return
     old = previous.get("verification")
-    if old is None:
+    if old is None:  # written before the scaled rule: a fixed rtol/atol on default weights
         old_settings = previous.get("settings", {})
-        old = {
-            k: old_settings.get(k) for k in ("rtol", "atol", "verification_seeds")
-        }  # before the scaled rule
+        old = {k: old_settings.get(k) for k in ("rtol", "atol", "verification_seeds")}
     new = json.loads(json.dumps(settings.verification()))
     if old != new:
         changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
