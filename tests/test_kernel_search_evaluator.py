@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, load_task
+from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings, load_task
 from kernel_search.evaluator.isolation import IsolationSettings, run_isolated
 from kernel_search.report import render_summary, summarize
 from kernel_search.report.summary import fast_p
@@ -31,7 +31,9 @@ HEAD += (
 
 
 def _evaluate(tmp_path: Path, body: str, **options) -> EvalResult:
-    opts = EvalOptions(baselines=(), cache_dir=str(tmp_path / "cache"), **options)
+    opts = EvalOptions(
+        baselines=(), cache_dir=str(tmp_path / "cache"), timing=TimingSettings(budget_s=0.3), **options
+    )
     return Evaluator("cpu", opts).evaluate(load_task(LINEAR_TASK), HEAD + body, "probe")
 
 
