@@ -93,11 +93,7 @@ def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict
     from synth_modules.export.errors import ExportError
     from synth_modules.export.pairing import CheckSettings, make_pair
 
-    check_settings = CheckSettings(
-        seeds=tuple(settings.get("seeds", CheckSettings.seeds)),
-        rtol=float(settings.get("rtol", CheckSettings.rtol)),
-        atol=float(settings.get("atol", CheckSettings.atol)),
-    )
+    check_settings = CheckSettings.from_dict(settings.get("check", {}))
     started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
     try:
