@@ -29,6 +29,7 @@ from synth_modules.export.programs import ProgramRecord, load_programs, load_run
 from synth_modules.export.schema import pair_row
 from synth_modules.run.lock import DirectoryLock
 from synth_modules.run.store import Ledger, atomic_write_json, read_jsonl
+from synth_modules.sandbox.isolation import require_landlock
 
 PAIRS_FILE = "pairs.jsonl"
 REJECTED_FILE = "rejected.jsonl"
@@ -166,6 +167,7 @@ def export_pairs(
     output_dir, out = Path(output_dir), Path(out)
     check_resume_settings(out, settings)  # before any work: one dataset, one verification
     gpus = visible_gpus(settings.device)  # no CUDA, no export
+    require_landlock(settings.allow_unsandboxed)  # no sandbox, no export (unless the user said so)
     ruff_binary()
     programs = load_programs(output_dir)
     with DirectoryLock(out, "export-pairs"):
