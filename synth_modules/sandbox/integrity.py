@@ -42,9 +42,18 @@ def _members(namespace: ModuleType | type) -> dict[str, Any]:
     return {name: _identity(value) for name, value in list(items)}
 
 
+def _is_progress_monitor(thread: threading.Thread) -> bool:
+    """tqdm's monitor thread: Inductor's progress bars start and stop it on their own between programs."""
+    monitor = getattr(sys.modules.get("tqdm._monitor"), "TMonitor", None)
+    return monitor is not None and type(thread) is monitor
+
+
 def _python_threads() -> int:
-    """Threads started from Python (threading or _thread); CUDA's and OpenMP's own threads are not counted."""
-    return max(threading.active_count(), _thread._count() + 1)
+    """Threads started from Python (threading or raw _thread), tqdm's monitor aside; CUDA's and OpenMP's own
+    native threads are not counted."""
+    listed = threading.enumerate()
+    raw = max(0, _thread._count() - (len(listed) - 1))  # _count() omits the main thread
+    return sum(not _is_progress_monitor(t) for t in listed) + raw
 
 
 @dataclass
