@@ -75,13 +75,17 @@ def _origin(module: str) -> str | None:
     return spec.origin if spec is not None else None
 
 
-def decide_privileges(readable: list[str] | None = None) -> Privileges:
+def decide_privileges(readable: list[str] | None = None, gpu: bool = False) -> Privileges:
     """`nobody` when root and `nobody` can read the interpreter, torch and `readable`; else drop capabilities.
 
     Finds torch without importing it, so a GPU worker can decide before CUDA exists in its process.
     """
     paths = [os.__file__, sysconfig.get_paths()["include"], sys.executable, _origin("torch") or ""]
-    ids = limits.unprivileged_ids([p for p in paths + (readable or []) if p])
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if os.path.isdir(p)]
+    paths += [package_root, os.path.join(package_root, "synth_modules", "sandbox"), *python_path]
+    devices = limits.gpu_device_files() if gpu else []
+    ids = limits.unprivileged_ids([p for p in paths + (readable or []) if p], devices)
     return Privileges(ids=ids, drop_caps=ids is None and os.geteuid() == 0)
 
 

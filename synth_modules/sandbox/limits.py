@@ -117,8 +117,11 @@ def process_count(uid: int) -> int:
     return count
 
 
-def unprivileged_ids(readable: list[str] | None = None) -> tuple[int, int] | None:
-    """(uid, gid) of `nobody` when running as root and `nobody` can read every path in `readable`.
+def unprivileged_ids(
+    readable: list[str] | None = None, devices: list[str] | None = None
+) -> tuple[int, int] | None:
+    """(uid, gid) of `nobody` when running as root, `nobody` can read every path in `readable` and open
+    every device node in `devices` read-write (a GPU worker's /dev/nvidia*).
 
     A root-owned interpreter under a private home (pyenv in /root) is unreadable to `nobody`; the sandbox then
     stays uid 0 but drops every capability instead (see `drop_capabilities`). None also when not root.
@@ -144,6 +147,8 @@ def unprivileged_ids(readable: list[str] | None = None) -> tuple[int, int] | Non
                 else:
                     with open(path, "rb") as fh:
                         fh.read(1)
+            if not all(os.access(d, os.R_OK | os.W_OK) for d in devices or []):
+                raise PermissionError("GPU device nodes not usable")
             code = 0
         finally:
             os._exit(code)

@@ -41,7 +41,8 @@ def _take_over_stdio() -> Channel:
 
 
 def _use_scratch(path: str) -> None:
-    os.environ.update(TMPDIR=path, TORCHINDUCTOR_CACHE_DIR=os.path.join(path, "inductor"))
+    os.environ.update(TMPDIR=path, HOME=path, XDG_CACHE_HOME=os.path.join(path, ".cache"))
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(path, "inductor")
     os.environ["TRITON_CACHE_DIR"] = os.path.join(path, "triton")
     tempfile.tempdir = path
     os.chdir(path)

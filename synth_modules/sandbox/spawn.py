@@ -200,9 +200,9 @@ def _group_members(pgid: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=8)
-def _privileges(readable: tuple[str, ...]) -> Privileges:
+def _privileges(readable: tuple[str, ...], gpu: bool) -> Privileges:
     """Decided once per process and set of paths (the probe forks a throw-away child)."""
-    return decide_privileges(list(readable))
+    return decide_privileges(list(readable), gpu=gpu)
 
 
 def spawn_isolated(
@@ -225,7 +225,7 @@ def spawn_isolated(
     empty (something patched or left running): start a new one then. Call `isolation.require_landlock`
     first to refuse early with a clear message; the worker refuses on its own too.
     """
-    privileges = _privileges(tuple(read_roots or ()))
+    privileges = _privileges(tuple(read_roots or ()), gpu)
     base_dir = tempfile.mkdtemp(prefix="synth-isolated-")
     scratch = os.path.join(base_dir, "run")
     os.makedirs(scratch, mode=0o700)
@@ -244,8 +244,9 @@ def spawn_isolated(
             "allow_unsandboxed": allow_unsandboxed,
         },
     }
-    extra_env = {"TORCHINDUCTOR_CACHE_DIR": os.path.join(scratch, "inductor")}
+    extra_env = {"TORCHINDUCTOR_CACHE_DIR": os.path.join(scratch, "inductor"), "HOME": scratch}
     extra_env.update(TRITON_CACHE_DIR=os.path.join(scratch, "triton"), TMPDIR=scratch)
+    extra_env["CUDA_CACHE_DISABLE"] = "1"  # the driver's JIT cache under HOME would outlive a program
     extra_env.update(env or {})
     return IsolatedWorker(
         "synth_modules.sandbox.service",
