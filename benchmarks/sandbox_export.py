@@ -42,7 +42,7 @@ from synth_modules.sandbox.isolation import SandboxUnavailableError
 SECRET = f"sk-sandbox-test-{uuid.uuid4().hex}"
 SECRET_NAMES = ("HF_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AWS_SECRET_ACCESS_KEY",
                 "MY_SERVICE_PW", "DATABASE_URL")  # fmt: skip
-ALSO = ("env_secret", "file_write", "daemon_sleeper", "good_linear_softmax", "good_conv_gelu")
+ALSO = ("env_secret", "file_write", "good_linear_softmax", "good_conv_gelu")
 
 
 POOL_STATS: list[Any] = []
