@@ -12,7 +12,9 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; date -u; uname -r; id; nproc
   python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
   python3 -c "from synth_modules.sandbox import landlock; print('landlock abi', landlock.abi_version())"
-  cat /proc/self/cgroup; cat /sys/fs/cgroup/cgroup.subtree_control 2>&1; } > "$OUT/env.txt" 2>&1
+  python3 -c "import psutil; print('MemTotal GiB', psutil.virtual_memory().total / 2**30)"
+  CG=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup | tail -1); echo "cgroup $CG"
+  cat "$CG/cgroup.subtree_control" "$CG/memory.max" 2>&1; ls -la /dev/nvidia* 2>&1 | head -8; } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 UNSAFE=$(python3 -c "from synth_modules.sandbox import landlock; print('' if landlock.abi_version() else 'allow_unsandboxed=true')")
 ( time timeout "$(left)" python3 scripts/generate_synth_torch.py .parallel num_total_samples=60 num_worker=14 \
@@ -21,6 +23,7 @@ tail -4 "$OUT/generate.log"
 timeout "$(left)" python3 benchmarks/sandbox_export.py /tmp/run --out /tmp/work --jobs 14 --hostile-jobs 6 \
   --json "$OUT/sandbox_export.json" > "$OUT/sandbox_export.log" 2>&1
 tail -c 6000 "$OUT/sandbox_export.log"
+for f in /tmp/work/*/logs/worker-*.log; do echo "== $f"; tail -c 1500 "$f"; done > "$OUT/worker_logs.txt" 2>&1
 if [ -n "$BASE" ] && [ "$(left)" -gt 20 ]; then
   (cd "$BASE" && PYTHONPATH="$PWD:${PYTHONPATH#*:}" timeout "$(left)" python3 -c "
 import dataclasses, json

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from synth_modules.sandbox import cgroups
 from synth_modules.sandbox.cgroups import MemoryCgroup
 from synth_modules.sandbox.isolation import require_landlock
@@ -112,7 +110,8 @@ class WorkerPool:
         self.log_dir = log_dir
         self.read_roots = [str(Path(r).resolve()) for r in read_roots or []]
         self.memory_limit = memory_limit_mb * 1024 * 1024
-        total = total_memory_limit_mb or int(0.8 * psutil.virtual_memory().total / 2**20)
+        # Default: the per-worker caps added up (not MemTotal, which some VMs report low until memory is used).
+        total = total_memory_limit_mb or n_workers * memory_limit_mb
         self.total_memory_limit = total * 1024 * 1024
         self.allow_unsandboxed = allow_unsandboxed
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -275,7 +274,8 @@ class WorkerPool:
                         failed_starts += 1
                         if failed_starts > 2 * len(active):
                             raise RuntimeError(
-                                f"GPU workers keep failing to start; see {self.log_dir}/worker-*.log"
+                                f"GPU workers keep failing to start; see {self.log_dir}/worker-*.log; "
+                                f"the last one's log ends: {proc.log_tail()}"
                             )
                     self._restart(worker, kill=True)
             yield from self._over_memory(active)

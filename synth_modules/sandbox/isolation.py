@@ -20,7 +20,7 @@ from synth_modules.sandbox import landlock, limits
 UNSAFE_FLAG = "--unsafe-no-landlock"
 UNSAFE_KEY = "allow_unsandboxed"
 UNSAFE_ENV = "SYNTH_TORCH_UNSAFE_NO_LANDLOCK"  # =1: the same as the flag, for every command of a session
-_MAX_NEW_PROCESSES = 512  # a fork bomb stops here; g++ and Triton's ptxas need a handful
+_MAX_NEW_PROCESSES = 1024  # tasks (threads count): a fork bomb stops here; CUDA and compilers need some
 _warned = False
 
 
@@ -111,11 +111,11 @@ def confine(confinement: Confinement, privileges: Privileges) -> dict[str, Any]:
     applied["netns"] = os.geteuid() == 0 and limits.new_network_namespace()
     if confinement.address_space_mb is not None:
         limits.set_memory_limit(confinement.address_space_mb)
-    # RLIMIT_NPROC counts every process of the uid: `nobody` runs only sandboxes, uid 0 runs everything else.
+    # RLIMIT_NPROC counts every task (thread) of the uid: `nobody` runs only sandboxes, uid 0 everything else.
     uid = privileges.ids[0] if privileges.ids else os.geteuid()
     limits.set_process_limits(
         cpu_seconds=confinement.cpu_seconds,
-        max_processes=limits.process_count(uid) + _MAX_NEW_PROCESSES,
+        max_processes=limits.task_count(uid) + _MAX_NEW_PROCESSES,
     )
     if privileges.ids:
         limits.drop_privileges(privileges.ids)

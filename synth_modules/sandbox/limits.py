@@ -106,14 +106,20 @@ def set_process_limits(
             resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
 
 
-def process_count(uid: int) -> int:
-    """How many processes `uid` runs now (RLIMIT_NPROC counts per uid, machine-wide)."""
+def task_count(uid: int) -> int:
+    """How many tasks (threads) `uid` runs now: RLIMIT_NPROC counts threads, machine-wide, per uid."""
     count = 0
     with os.scandir("/proc") as entries:
         for entry in entries:
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    count += entry.stat().st_uid == uid
+            if not entry.name.isdigit():
+                continue
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"/proc/{entry.name}/status") as fh,
+            ):
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+                if int(fields["Uid"].split()[0]) == uid:
+                    count += int(fields.get("Threads", "1"))
     return count
 
 
@@ -147,7 +153,7 @@ def unprivileged_ids(
                 else:
                     with open(path, "rb") as fh:
                         fh.read(1)
-            if not all(os.access(d, os.R_OK | os.W_OK) for d in devices or []):
+            if not all(os.access(d, os.R_OK | os.W_OK) for d in devices or [] if not os.path.isdir(d)):
                 raise PermissionError("GPU device nodes not usable")
             code = 0
         finally:

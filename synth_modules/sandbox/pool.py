@@ -21,8 +21,6 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-import psutil
-
 from synth_modules.sandbox import cgroups
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.cgroups import MemoryCgroup
@@ -129,10 +127,8 @@ class SandboxPool:
         if self.landlock_abi == 0:  # the user accepted it (flag or environment): the children must know
             self.options = dataclasses.replace(self.options, allow_unsandboxed=True)
         # All workers and their children together: cgroup v2 where possible (memory_mechanism says).
-        physical_mb = psutil.virtual_memory().total // 2**20
-        total_mb = min(
-            num_workers * (self.options.memory_limit_mb + WORKER_OVERHEAD_MB), int(0.8 * physical_mb)
-        )
+        # (Not sized from MemTotal: on some VMs it reads a fraction of the real limit until memory is used.)
+        total_mb = num_workers * (self.options.memory_limit_mb + WORKER_OVERHEAD_MB)
         self.memory = MemoryCgroup.create(total_mb)
         self.memory_mechanism = "cgroup-v2" if self.memory else "rlimit-as per child"
         self.num_workers = num_workers
