@@ -20,6 +20,7 @@ UNSAFE=$(python3 -c "from synth_modules.sandbox import landlock; print('' if lan
 ( time timeout "$(left)" python3 scripts/generate_synth_torch.py .parallel num_total_samples=60 num_worker=14 \
   output_dir=/tmp/run dedup=false progress=false $UNSAFE ) > "$OUT/generate.log" 2>&1
 tail -4 "$OUT/generate.log"
+timeout 60 python3 benchmarks/sandbox_gpu_preflight.py > "$OUT/preflight.log" 2>&1; cat "$OUT/preflight.log"
 timeout "$(left)" python3 benchmarks/sandbox_export.py /tmp/run --out /tmp/work --jobs 14 --hostile-jobs 6 \
   --json "$OUT/sandbox_export.json" > "$OUT/sandbox_export.log" 2>&1
 tail -c 6000 "$OUT/sandbox_export.log"

@@ -99,6 +99,7 @@ class Confinement:
     cpu_seconds: int | None = None
     gpu: bool = False
     allow_unsandboxed: bool = False
+    network_namespace: bool = True  # an empty one, when root (GPU workers: off, see spawn_isolated)
 
 
 def confine(confinement: Confinement, privileges: Privileges) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def confine(confinement: Confinement, privileges: Privileges) -> dict[str, Any]:
     unsafe flag was not given, so a caller that forgets the parent-side check still fails closed.
     """
     applied: dict[str, Any] = {}
-    applied["netns"] = os.geteuid() == 0 and limits.new_network_namespace()
+    applied["netns"] = confinement.network_namespace and os.geteuid() == 0 and limits.new_network_namespace()
     if confinement.address_space_mb is not None:
         limits.set_memory_limit(confinement.address_space_mb)
     # RLIMIT_NPROC counts every task (thread) of the uid: `nobody` runs only sandboxes, uid 0 everything else.

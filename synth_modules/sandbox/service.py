@@ -1,7 +1,8 @@
 """A self-confining worker: `python -m synth_modules.sandbox.service --spec JSON` (started by spawn.py).
 
-Order matters: confine first (Landlock, privileges, rlimits, network namespace), then import the handler, which
-imports torch and initialises CUDA; so no program, and no CUDA context, ever exists in an unconfined process.
+Order matters: confine first (Landlock, privileges, rlimits, network namespace; a GPU worker imports torch
+just before, without initialising CUDA), then import the handler, which initialises CUDA; so no program, and
+no CUDA context, ever exists in an unconfined process.
 The handler module provides `setup(settings) -> dict` (warm-up; its result goes into `ready`),
 `handle(request, settings, scratch) -> dict` and optionally `check() -> list[str]` (its own state that a
 program must not have changed) and `INTEGRITY_MODULES` (more namespaces to watch). Every request gets a fresh scratch directory (also TMPDIR and the
@@ -56,6 +57,10 @@ def serve(spec: dict[str, Any]) -> None:
         drop_caps=bool(spec["privileges"]["drop_caps"]),
     )
     scratch_root = spec["scratch"]
+    for module in spec.get(
+        "preimport", []
+    ):  # trusted libraries only (torch): no program, no CUDA context yet
+        importlib.import_module(module)
     try:
         applied = confine(Confinement(**spec["confinement"]), privileges)
     except Exception as exc:  # refuse to serve: the pool reports the message

@@ -215,6 +215,7 @@ def spawn_isolated(
     allow_unsandboxed: bool = False,
     env: dict[str, str] | None = None,
     log_path: str | None = None,
+    gpu_compatible: bool | None = None,
 ) -> IsolatedWorker:
     """Start a self-confining worker (service.py) that serves `handler`'s `handle(request, settings, scratch)`.
 
@@ -225,7 +226,15 @@ def spawn_isolated(
     empty (something patched or left running): start a new one then. Call `isolation.require_landlock`
     first to refuse early with a clear message; the worker refuses on its own too.
     """
-    privileges = _privileges(tuple(read_roots or ()), gpu)
+    # CUDA's cuInit failed (error 304, "OS call failed") in a worker that had switched to `nobody` and moved
+    # into an empty network namespace before importing torch, on the H200 host (2026-12-02), where the kernel
+    # evaluator's recipe works: torch imported first, uid 0 without capabilities, no network namespace. GPU
+    # workers follow that recipe (Landlock still refuses TCP, signals and ptrace outside the sandbox).
+    gpu_compatible = gpu if gpu_compatible is None else gpu_compatible
+    if gpu_compatible:
+        privileges = Privileges(ids=None, drop_caps=os.geteuid() == 0)
+    else:
+        privileges = _privileges(tuple(read_roots or ()), gpu)
     base_dir = tempfile.mkdtemp(prefix="synth-isolated-")
     scratch = os.path.join(base_dir, "run")
     os.makedirs(scratch, mode=0o700)
@@ -242,7 +251,11 @@ def spawn_isolated(
             "address_space_mb": address_space_mb,
             "gpu": gpu,
             "allow_unsandboxed": allow_unsandboxed,
+            "network_namespace": not gpu_compatible,
         },
+        "preimport": ["torch"]
+        if gpu_compatible
+        else [],  # imported before confinement; CUDA is not initialised
     }
     extra_env = {"TORCHINDUCTOR_CACHE_DIR": os.path.join(scratch, "inductor"), "HOME": scratch}
     extra_env.update(TRITON_CACHE_DIR=os.path.join(scratch, "triton"), TMPDIR=scratch)
