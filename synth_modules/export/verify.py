@@ -4,11 +4,16 @@ Both modules get the same weights (New loads the original's state_dict) and seve
 output must have the same structure, shape and dtype, and agree elementwise within |a - b| <= atol + rtol * |b|
 (floating point) or exactly (integers, bools). The default tolerances suit float32 with TF32 disabled: Inductor
 fuses and reorders reductions, so bit equality is not expected, but 1e-3 catches every real indexing bug.
+
+A bfloat16/float16 program is held to a float32 reference instead of its own eager run (which rounds after every
+op): the New module's outputs must have the program's dtype and agree with a float32 copy of the original under
+the sandbox's per-dtype rule (synth_modules/sandbox/compare.py), the same rule validation uses.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -18,7 +23,10 @@ from torch import nn
 
 from synth_modules.export.errors import ExportError
 from synth_modules.export.programs import init_inputs
+from synth_modules.sandbox import compare as sandbox_compare
 from synth_modules.types import Category
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-3
@@ -99,6 +107,45 @@ def compare_outputs(expected: Any, actual: Any, rtol: float, atol: float) -> Com
     return result
 
 
+def is_low_precision(output: Any) -> bool:
+    _, tensors = flatten_outputs(output)
+    return any(t.dtype in LOW_PRECISION for t in tensors)
+
+
+def float32_reference(original: nn.Module, inputs: list[Any]) -> Any:
+    """The original module run in float32 on float32 copies of the inputs."""
+    wide = copy.deepcopy(original).float()
+    return wide(*[v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for v in inputs])
+
+
+def compare_low_precision(expected: Any, actual: Any, reference: Any) -> Comparison:
+    """`actual` must match `expected`'s structure, shapes and dtypes, and `reference` (float32) in value."""
+    kind_e, tensors_e = flatten_outputs(expected)
+    try:
+        kind_a, tensors_a = flatten_outputs(actual)
+    except ExportError as error:
+        return Comparison(ok=False, message=error.message)
+    if kind_e != kind_a or len(tensors_e) != len(tensors_a):
+        return Comparison(
+            ok=False, message=f"expected {kind_e} of {len(tensors_e)}, got {kind_a} of {len(tensors_a)}"
+        )
+    for index, (e, a) in enumerate(zip(tensors_e, tensors_a, strict=True)):
+        if e.shape != a.shape or e.dtype != a.dtype:
+            return Comparison(
+                ok=False,
+                message=f"output {index}: expected {tuple(e.shape)} {e.dtype}, got {tuple(a.shape)} {a.dtype}",
+            )
+    _, tensors_r = flatten_outputs(reference)
+    wide = [r.to(e.dtype) if r.is_floating_point() else r for r, e in zip(tensors_r, tensors_e, strict=True)]
+    result = sandbox_compare.compare(wide, tensors_a)
+    return Comparison(
+        ok=result.ok,
+        max_abs_error=result.max_abs_err,
+        max_rel_error=result.rel_err,
+        message="" if result.ok else f"vs float32 reference: {result.message}",
+    )
+
+
 def fresh_inputs(program: ModuleType, seed: int, device: str | torch.device) -> list[Any]:
     torch.manual_seed(seed)
     return [v.to(device) if isinstance(v, torch.Tensor) else v for v in program.get_inputs()]
@@ -144,7 +191,10 @@ def verify_pair(
             inputs = fresh_inputs(program, seed, device)
             expected = original(*_clone(inputs))
             actual = new(*_clone(inputs))
-            one = compare_outputs(expected, actual, rtol, atol)
+            if is_low_precision(expected):
+                one = compare_low_precision(expected, actual, float32_reference(original, _clone(inputs)))
+            else:
+                one = compare_outputs(expected, actual, rtol, atol)
             if not one.ok:
                 one.message = f"inputs seed {seed}: {one.message}"
             result = result.merge(one)

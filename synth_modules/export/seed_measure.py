@@ -1,0 +1,191 @@
+"""One seed task measured on its device, inside an export worker (an isolated process; see gpu_workers.py).
+
+Steps, each a reason to drop the task: rescale the program to the size profile (synth_modules.scaling) and
+write it as a KernelBench task; build it on the device (memory over budget: `memory`); re-validate at the new
+sizes (eager twice, compiled vs reference with the dtype-aware rule of sandbox/compare.py: `invalid`);
+robust-kbench-style degeneracy filters (non-finite, constant, no variation along an axis, insensitive to the
+input or to the weights: `degenerate`); then time eager, torch.compile (default mode) and the eager forward
+replayed as one CUDA graph (`launch_bound` when the graph is >= 1.1x faster than eager); FLOPs and bytes from
+the cost estimate give a roofline time, and headroom = measured time / roofline time.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import functools
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synth_modules.export.gpu_timing import cuda_graph, measured_peaks, time_call
+from synth_modules.export.programs import import_file, init_inputs
+from synth_modules.sandbox import degenerate
+from synth_modules.sandbox.compare import compare, flatten_outputs, identical
+from synth_modules.scaling import get_profile, scale_source
+from synth_modules.scaling.estimate import Estimate, estimate_module, estimate_source
+
+LAUNCH_BOUND_RATIO = 1.1
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+class Drop(Exception):
+    """A task left out of the seeds: `reason` is the filter, `record` what was measured before it."""
+
+    def __init__(self, reason: str, message: str, record: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.record = record or {}
+
+
+def program_dtype(module: Any) -> str:
+    value = getattr(module, "dtype", None)
+    return str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else "float32"
+
+
+@functools.cache
+def _peaks(device: str, dtype: str) -> tuple[float, float]:
+    return measured_peaks(device, getattr(torch, dtype))
+
+
+@contextmanager
+def _timing_lock(path: str | None):
+    """Only one worker times at a time (others keep compiling on the CPU), so timings do not overlap."""
+    if not path:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(module: Any, device: str, seed: int) -> torch.nn.Module:
+    args, kwargs = init_inputs(module)
+    torch.manual_seed(seed)
+    return module.Model(*args, **kwargs).to(device).eval()
+
+
+def _inputs(module: Any, device: str, seed: int) -> list[Any]:
+    torch.manual_seed(seed)
+    return [t.to(device) if isinstance(t, torch.Tensor) else t for t in module.get_inputs()]
+
+
+def _forward(model: Any, inputs: list[Any]) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return flatten_outputs(model(*inputs))
+
+
+def _reference(model: torch.nn.Module, inputs: list[Any], like: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Float32 reference for low-precision outputs (cast back to their dtype), else the outputs themselves."""
+    if not any(o.dtype in LOW_PRECISION for o in like):
+        return like
+    wide = copy.deepcopy(model).float()
+    out = _forward(
+        wide, [t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in inputs]
+    )
+    return [r.to(c.dtype) if r.is_floating_point() else r for r, c in zip(out, like, strict=False)]
+
+
+def _validate(module: Any, model: torch.nn.Module, inputs: list[Any], device: str) -> list[torch.Tensor]:
+    first = _forward(model, inputs)
+    if not identical(first, _forward(model, inputs)):
+        raise Drop("invalid", "two eager runs differ")
+    for check in (degenerate.empty_or_nonfinite, degenerate.constant_or_zero, degenerate.axis_invariant):
+        problem = check(first)
+        if problem:
+            raise Drop("degenerate", problem)
+    problem = degenerate.input_independent(first, _forward(model, _inputs(module, device, 2)))
+    if problem:
+        raise Drop("degenerate", problem)
+    if any(True for _ in model.parameters()) and identical(
+        first, _forward(_build(module, device, 2), inputs)
+    ):
+        raise Drop("degenerate", "output does not depend on the weights (another init gives the same output)")
+    return first
+
+
+def measure_seed(path: Path, entry_point: str, settings: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """The task file text (at the profile's sizes) and its measurements; raises Drop with the reason."""
+    from synth_modules.export.seeds import SeedError, seed_text
+
+    device = settings["device"]
+    profile = get_profile(settings.get("profile", "gpu"))
+    source = path.read_text(encoding="utf-8")
+    dtype = program_dtype(import_file(path, prefix="synth_seed_src"))
+    try:
+        scaled = scale_source(source, profile, lambda text: estimate_source(text, entry_point), dtype)
+    except Exception as error:  # the program does not run on the meta device: keep its own sizes
+        scaled = None
+        scale_error = f"{type(error).__name__}: {error}"[:300]
+    text = scaled.source if scaled else source
+    scaled_path = workdir / path.name
+    scaled_path.write_text(text, encoding="utf-8")
+    try:
+        task_text = seed_text(scaled_path, entry_point, text)
+    except SeedError as error:
+        raise Drop("unsupported", str(error)) from None
+    task_path = workdir / f"task_{path.name}"
+    task_path.write_text(task_text, encoding="utf-8")
+    module = import_file(task_path, prefix="synth_seed_task")
+    record: dict[str, Any] = {"task_source": task_text, "dtype": dtype, "profile": profile.name}
+    record["scaling"] = scaled.to_dict() if scaled else {"error": scale_error}
+    estimate: Estimate | None = scaled.estimate if scaled else None
+    if estimate is None:
+        try:
+            estimate = estimate_module(module, "Model", device)
+        except Exception:
+            estimate = None
+    budget = profile.memory_budget_bytes or (1 << 62)
+    on_gpu = torch.device(device).type == "cuda"
+    try:
+        if on_gpu:
+            torch.cuda.reset_peak_memory_stats(device)
+        model = _build(module, device, 1)
+        inputs = _inputs(module, device, 1)
+        outputs = _validate(module, model, inputs, device)
+        peak = torch.cuda.max_memory_allocated(device) if on_gpu else 0
+        record["peak_memory_bytes"] = peak
+        if peak > budget:
+            raise Drop(
+                "memory", f"peak {peak / 2**30:.1f} GiB over the {budget / 2**30:.0f} GiB budget", record
+            )
+        compiled = torch.compile(model)
+        got = _forward(compiled, inputs)
+        result = compare(_reference(model, inputs, outputs), got)
+        if not result.ok:
+            raise Drop("invalid", f"compiled vs reference: {result.message}")
+    except torch.cuda.OutOfMemoryError as error:
+        raise Drop("memory", str(error)[:300]) from None
+    budget_s = float(settings.get("timing_budget_s", 3.0))
+    with _timing_lock(settings.get("timing_lock")), torch.no_grad():
+        eager_t = time_call(lambda: model(*inputs), device, budget_s=budget_s)
+        compiled_t = time_call(lambda: compiled(*inputs), device, budget_s=budget_s)
+        graph = cuda_graph(lambda: model(*inputs), device) if on_gpu else None
+        graph_t = time_call(graph, device, budget_s=budget_s) if graph else None
+    record["input_shapes"] = [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
+    record["output_shapes"] = [list(o.shape) for o in outputs]
+    record["eager_us"], record["eager_iqr_us"] = eager_t.median_us, eager_t.iqr_us
+    record["compiled_us"], record["compiled_iqr_us"] = compiled_t.median_us, compiled_t.iqr_us
+    record["cuda_graph_us"] = graph_t.median_us if graph_t else None
+    if estimate is not None:
+        record["flops"], record["bytes"] = estimate.flops, estimate.min_bytes
+        record["bytes_unfused"] = estimate.bytes_moved
+        if on_gpu:
+            peak_flops, peak_bw = _peaks(device, dtype)
+            roofline = max(estimate.flops / peak_flops, estimate.min_bytes / peak_bw) * 1e6
+            record["peak_flops"], record["peak_bytes_per_s"] = peak_flops, peak_bw
+            record["roofline_us"] = roofline
+            record["headroom_eager"] = eager_t.median_us / roofline if roofline > 0 else None
+            record["headroom_compiled"] = compiled_t.median_us / roofline if roofline > 0 else None
+    if graph_t is not None:
+        ratio = eager_t.median_us / max(graph_t.median_us, 1e-9)
+        record["graph_speedup"] = round(ratio, 3)
+        if ratio >= LAUNCH_BOUND_RATIO:
+            raise Drop("launch_bound", f"one CUDA graph is {ratio:.2f}x faster than eager", record)
+    return record
