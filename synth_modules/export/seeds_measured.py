@@ -60,7 +60,7 @@ def export_measured_seeds(
     jobs: int = 1,
     timeout_s: float = 300.0,
     limit: int | None = None,
-    timing_budget_s: float = 3.0,
+    timing_budget_s: float = 1.0,
 ) -> SeedsExport:
     """Measure every accepted program of `output_dir` on `device` at `profile`'s sizes; write the kept tasks."""
     gpus: list[str | None] = list(visible_gpus(device)) if device.startswith("cuda") else [None]

@@ -17,7 +17,10 @@ class Profile:
     target_s: float = 0.0
     per_op_s: float = 0.0
     max_s: float = 0.0  # never grow past this estimate
-    memory_budget_bytes: int = 0  # inputs + parameters + every intermediate, never freed (an upper bound)
+    memory_budget_bytes: int = (
+        0  # estimate: inputs + parameters + every intermediate, never freed (upper bound)
+    )
+    device_memory_bytes: int = 0  # measured peak on the device while the task is checked and timed
     # Per role, the value a constant grows towards before any role is grown further (KernelBench levels).
     soft_caps: dict[str, int] = field(default_factory=dict)
     hard_caps: dict[str, int] = field(default_factory=dict)
@@ -31,7 +34,8 @@ GPU = Profile(
     target_s=1.0e-3,
     per_op_s=60e-6,
     max_s=30e-3,
-    memory_budget_bytes=24 << 30,
+    memory_budget_bytes=6 << 30,
+    device_memory_bytes=16 << 30,
     soft_caps={"batch": 128, "feature": 512, "spatial": 128},
     hard_caps={"batch": 4096, "feature": 8192, "spatial": 1024},
     peak_flops={"float32": 50e12, "bfloat16": 600e12, "float16": 600e12},
