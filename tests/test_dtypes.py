@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from synth_modules.backends.builtin import BuiltinBackend
-from synth_modules.composer import compose, program_dtype
+from synth_modules.composer import compose
 from synth_modules.composer.dtypes import cpu_unsupported
 from synth_modules.config import ConfigError, GeneratorConfig, build_config
 from synth_modules.export.verify import compare_low_precision, float32_reference, verify_pair
 from synth_modules.program import declared_dtype, make_entry_point
-from synth_modules.sampling import UniformSampler, sample_rng
+from synth_modules.sampling import UniformSampler, sample_dtype, sample_rng
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
 from synth_modules.sandbox.compare import compare
 from synth_modules.types import GenerationRequest, Sample
@@ -31,10 +31,10 @@ def test_dtype_key_is_validated_with_one_clear_error(tmp_path) -> None:
 
 
 def test_mixed_draws_every_dtype_deterministically() -> None:
-    drawn = [program_dtype("mixed", 0, i) for i in range(60)]
+    drawn = [sample_dtype("mixed", 0, i) for i in range(60)]
     assert set(drawn) == {"float32", "bfloat16", "float16"}
-    assert drawn == [program_dtype("mixed", 0, i) for i in range(60)]
-    assert program_dtype("bfloat16", 0, 5) == "bfloat16"
+    assert drawn == [sample_dtype("mixed", 0, i) for i in range(60)]
+    assert sample_dtype("bfloat16", 0, 5) == "bfloat16"
 
 
 def _generations(dtype: str, count: int, seed: int = 5) -> list:
@@ -169,3 +169,12 @@ def test_low_precision_rule_is_the_sandbox_rule() -> None:
         drifted = reference.to(torch.float16) * 1.05  # a 5% error: over float16's 1e-2 tolerance
     assert compare([reference.half()], [expected]).ok
     assert not compare_low_precision(expected, drifted, reference).ok
+
+
+def test_llm_prompts_ask_for_size_constants_and_the_dtype() -> None:
+    from synth_modules.backends.prompting import build_prompt
+
+    sample = Sample(0, "t-0", 0, ["Linear"], [], ["ReLU"])
+    prompt = build_prompt(GenerationRequest(sample, "SynthModel_Linear_Relu_x", dtype="bfloat16"))
+    text = prompt.text
+    assert "dtype = torch.bfloat16" in text and "module-level constant" in text

@@ -6,9 +6,9 @@ import hashlib
 import json
 
 from synth_modules.backends.base import Backend
-from synth_modules.composer import compose, program_dtype
+from synth_modules.composer import compose
 from synth_modules.config import GeneratorConfig
-from synth_modules.sampling import sample_rng
+from synth_modules.sampling import sample_dtype, sample_rng
 from synth_modules.types import Generation, GenerationRequest, Usage
 
 
@@ -31,7 +31,7 @@ class BuiltinBackend(Backend):
         sample = request.sample
         salt = f"compose:{request.attempt}"
         rng = sample_rng(sample.seed, sample.index, salt)
-        dtype = program_dtype(self.config.dtype, sample.seed, sample.index)
+        dtype = request.dtype or sample_dtype(self.config.dtype, sample.seed, sample.index)
         result = compose(sample, rng, attempt=request.attempt, dtype=dtype)
         description = json.dumps(
             {

@@ -14,13 +14,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from synth_modules.composer.dtypes import program_dtype
 from synth_modules.composer.planner import Composer
 from synth_modules.composer.render import render
 from synth_modules.program import make_entry_point
 from synth_modules.types import Sample
 
-__all__ = ["Composition", "compose", "program_dtype"]
+__all__ = ["Composition", "compose"]
 
 
 @dataclass

@@ -12,7 +12,8 @@ import json
 from functools import cache
 from pathlib import Path
 
-DTYPES = ("float32", "bfloat16", "float16")
+from synth_modules.sampling.dtypes import PROGRAM_DTYPES
+
 TABLE_FILE = Path(__file__).with_name("cpu_dtype_support.json")
 
 
@@ -26,16 +27,7 @@ def _table() -> dict[str, frozenset[str]]:
 
 def cpu_unsupported(dtype: str) -> frozenset[str]:
     """Canonical op names the composer leaves out of `dtype` programs."""
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown program dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype not in PROGRAM_DTYPES:
+        raise ValueError(f"unknown program dtype {dtype!r}; choose one of {', '.join(PROGRAM_DTYPES)}")
     return _table().get(dtype, frozenset())
 
-
-def program_dtype(setting: str, seed: int, index: int) -> str:
-    """The dtype of sample `index`: the configured one, or for `mixed` one drawn from the sample's own stream."""
-    if setting != "mixed":
-        cpu_unsupported(setting)  # validates the name
-        return setting
-    from synth_modules.sampling import sample_rng
-
-    return sample_rng(seed, index, "dtype").choice(DTYPES)
