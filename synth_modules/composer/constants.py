@@ -18,7 +18,7 @@ from synth_modules.composer.emit import Namer, literal
 from synth_modules.composer.graph import Graph
 
 # Argument names that are the size of the axis they consume, by input position.
-_CHANNEL_ARGS = ("in_channels", "num_features", "num_channels", "channels", "in1_features")
+_CHANNEL_ARGS = ("in_channels", "num_features", "num_channels", "channels", "in1_features", "in2_features")
 _FEATURE_ARGS = (
     "in_features",
     "input_size",
@@ -27,6 +27,7 @@ _FEATURE_ARGS = (
     "normalized_shape",
     "num_features",
     "in1_features",
+    "in2_features",
 )
 _DEFAULT_NAMES = {
     1: ("features",),
@@ -71,6 +72,7 @@ def size_constants(graph: Graph, init_args: list[tuple[str, Any]]) -> SizeConsta
     }
     names = Namer({name for name, _ in init_args} | {"dtype"})
     linked: set[str] = set()
+    aliases: dict[str, str] = {}  # init argument -> the constant it equals (the same input axis feeds both)
     input_lines: list[str] = []
     first_dims: list[tuple[int, str]] = []  # (value, name) per position of the first input
     for index, inp in enumerate(graph.inputs):
@@ -91,6 +93,10 @@ def size_constants(graph: Graph, init_args: list[tuple[str, Any]]) -> SizeConsta
             if arg is not None:
                 linked.add(arg)
                 dims.append(arg)
+                for other in _link_candidates(len(inp.shape), position):  # bilinear(x, x): in2 == in1
+                    if other in ints and ints[other] == size and other not in linked:
+                        linked.add(other)
+                        aliases[other] = arg
                 continue
             name = names.unique(_default_name(len(inp.shape), position, long))
             input_lines.append(f"{name} = {size}")
@@ -108,10 +114,12 @@ def size_constants(graph: Graph, init_args: list[tuple[str, Any]]) -> SizeConsta
         else:
             out.input_high.append("")
     size_names = {v: k for k, v in reversed(list(ints.items())) if v > 1}
-    ordered = sorted(
-        init_args, key=lambda item: isinstance(item[1], tuple)
-    )  # shapes after the sizes they name
-    arg_lines = [f"{name} = {_value_text(name, value, size_names)}" for name, value in ordered]
+    # plain values, then aliases of them, then parameter shapes (which may name either)
+    ordered = sorted(init_args, key=lambda item: (isinstance(item[1], tuple), item[0] in aliases))
+    arg_lines = [
+        f"{name} = {aliases[name] if name in aliases else _value_text(name, value, size_names)}"
+        for name, value in ordered
+    ]
     out.lines = [*input_lines, *arg_lines]
     return out
 

@@ -30,4 +30,3 @@ def cpu_unsupported(dtype: str) -> frozenset[str]:
     if dtype not in PROGRAM_DTYPES:
         raise ValueError(f"unknown program dtype {dtype!r}; choose one of {', '.join(PROGRAM_DTYPES)}")
     return _table().get(dtype, frozenset())
-

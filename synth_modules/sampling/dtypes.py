@@ -12,5 +12,7 @@ def sample_dtype(setting: str, seed: int, index: int) -> str:
     if setting == "mixed":
         return sample_rng(seed, index, "dtype").choice(PROGRAM_DTYPES)
     if setting not in PROGRAM_DTYPES:
-        raise ValueError(f"unknown program dtype {setting!r}; choose one of {', '.join(PROGRAM_DTYPES)}, mixed")
+        raise ValueError(
+            f"unknown program dtype {setting!r}; choose one of {', '.join(PROGRAM_DTYPES)}, mixed"
+        )
     return setting

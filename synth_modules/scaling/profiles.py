@@ -37,7 +37,7 @@ GPU = Profile(
     memory_budget_bytes=6 << 30,
     device_memory_bytes=16 << 30,
     soft_caps={"batch": 128, "feature": 512, "spatial": 128},
-    hard_caps={"batch": 4096, "feature": 8192, "spatial": 1024},
+    hard_caps={"batch": 16384, "feature": 16384, "spatial": 4096},
     peak_flops={"float32": 50e12, "bfloat16": 600e12, "float16": 600e12},
     peak_bytes_per_s=4.0e12,
 )
