@@ -10,7 +10,8 @@ set -u
 OUT=$1
 MAIN=${2:-}
 W=$(pwd)
-: "${N_DEFAULT:=110}" "${N_HALF:=100}" "${PROGRAMS:=60}" "${T_GEN:=45}" "${T_SEEDS:=120}" "${T_HALF:=170}"
+: "${N_DEFAULT:=110}" "${N_HALF:=150}" "${PROGRAMS:=40}" "${T_GEN:=40}" "${T_SEEDS:=125}"
+: "${T_HALF_GEN:=95}" "${T_HALF:=170}"
 export PYTHONUNBUFFERED=1
 if ls whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site whl/*.whl || exit 1
@@ -20,19 +21,19 @@ fi
   python3 -c "import torch, triton; print(torch.__version__, triton.__version__)"; } > "$OUT/machine.txt" 2>&1
 gen() {  # cores samples workers dir timeout [key=value...]
   local cores=$1 n=$2 w=$3 dir=$4 t=$5; shift 5
-  timeout "$t" taskset -c "$cores" python3 scripts/generate_synth_torch.py .parallel num_total_samples="$n" \
+  timeout -k 5 "$t" taskset -c "$cores" python3 scripts/generate_synth_torch.py .parallel num_total_samples="$n" \
     num_worker="$w" output_dir="$dir" dedup=false progress=false "$@"
   echo "generate $dir exit $? at $SECONDS s"
 }
 half() {  # cores dtype: a run, then its pairs in whatever time is left of T_HALF
-  gen "$1" "$N_HALF" 3 "/tmp/run_$2" $((T_HALF * 2 / 5)) dtype="$2"
-  timeout $((T_HALF - SECONDS + 5)) taskset -c "$1" python3 -m synth_modules.cli export-pairs "/tmp/run_$2" \
+  gen "$1" "$N_HALF" 3 "/tmp/run_$2" "$T_HALF_GEN" dtype="$2"
+  timeout -k 5 $((T_HALF - SECONDS + 5)) taskset -c "$1" python3 -m synth_modules.cli export-pairs "/tmp/run_$2" \
     --out "/tmp/pairs_$2" --device cuda --jobs 3
   echo "export-pairs $2 exit $? at $SECONDS s"
 }
 (
   gen 0-7 "$N_DEFAULT" 8 /tmp/run "$T_GEN"
-  timeout "$T_SEEDS" taskset -c 0-7 python3 -m synth_modules.cli export-seeds /tmp/run --out /tmp/seeds \
+  timeout -k 40 "$T_SEEDS" taskset -c 0-7 python3 -m synth_modules.cli export-seeds /tmp/run --out /tmp/seeds \
     --profile gpu --device cuda --jobs 8
   echo "export-seeds exit $? at $SECONDS s"
 ) > "$OUT/lane_seeds.log" 2>&1 &

@@ -17,8 +17,8 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     values = sorted(values)
-    deciles = statistics.quantiles(values, n=10) if len(values) >= 2 else [values[0]] * 9
-    quartiles = statistics.quantiles(values, n=4) if len(values) >= 2 else [values[0]] * 3
+    deciles = statistics.quantiles(values, n=10, method="inclusive") if len(values) >= 2 else [values[0]] * 9
+    quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) >= 2 else [values[0]] * 3
     return {
         "n": len(values),
         "min": round(values[0], 2),
@@ -34,7 +34,9 @@ def _quantiles(values: list[float]) -> dict[str, float]:
 def seeds_summary(folder: Path) -> dict:
     index = json.loads((folder / "index.json").read_text())
     tasks, skipped = index["tasks"], index["skipped"]
-    timed = tasks + [s for s in skipped if s.get("graph_speedup") is not None]
+    timed = [
+        t for t in tasks + skipped if t.get("graph_speedup") is not None
+    ]  # judged by the CUDA-graph test
     launch_bound = [s for s in skipped if s["reason"] == "launch_bound"]
     judged = len(timed)
     return {
@@ -52,7 +54,7 @@ def seeds_summary(folder: Path) -> dict:
         "headroom_compiled": _quantiles(
             [t["headroom_compiled"] for t in tasks if t.get("headroom_compiled")]
         ),
-        "input_numel": _quantiles([sum(_numel(s) for s in t["input_shapes"]) for t in tasks]),
+        "input_numel": _quantiles([sum(_numel(s) for s in t.get("input_shapes", [])) for t in tasks]),
         "peak_memory_gib": _quantiles([t.get("peak_memory_bytes", 0) / 2**30 for t in tasks]),
         "dtypes": dict(collections.Counter(t["dtype"] for t in tasks)),
         "dropped_examples": [
@@ -82,7 +84,13 @@ def run_summary(folder: Path) -> dict:
         else []
     )
     stats = json.loads((folder / "stats.json").read_text()) if (folder / "stats.json").exists() else {}
+    accepted_ids = (
+        {json.loads(line)["id"] for line in (folder / "manifest.jsonl").open()} if accepted else set()
+    )
+    finally_rejected = {r.get("id") for r in rejected} - accepted_ids
+    decided = accepted + len(finally_rejected)
     return {
+        "ledger_yield": round(accepted / decided, 4) if decided else None,  # when a run was stopped early
         "samples": stats.get("samples"),
         "accepted": accepted,
         "rejected": len(rejected),

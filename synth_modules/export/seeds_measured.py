@@ -10,6 +10,7 @@ and whatever was measured before it was dropped.
 from __future__ import annotations
 
 import collections
+import signal
 import statistics
 import tempfile
 import time
@@ -32,6 +33,14 @@ _SUMMARY_KEYS = (
 )
 
 
+class _Stopped(Exception):
+    """SIGTERM during the export: stop handing out programs, write what was measured."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
 def headroom(task: dict[str, Any]) -> float:
     """How far the best baseline (eager or compiled) is from the roofline time."""
     values = [v for v in (task.get("headroom_eager"), task.get("headroom_compiled")) if v]
@@ -42,7 +51,7 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     values = sorted(values)
-    q = statistics.quantiles(values, n=10) if len(values) >= 10 else [values[0]] * 9
+    q = statistics.quantiles(values, n=10, method="inclusive") if len(values) >= 10 else [values[0]] * 9
     return {
         "min": values[0],
         "p10": q[0],
@@ -80,16 +89,24 @@ def export_measured_seeds(
     kept: list[dict[str, Any]] = []
     result = SeedsExport()
     started = time.perf_counter()
-    with WorkerPool(jobs, gpus, settings, timeout_s, out / "logs") as pool:
-        for reply in pool.run(tasks):
-            program = by_id.get(reply.get("id"))
-            base = {"id": reply.get("id"), "entry_point": program.entry_point if program else None}
-            reply.pop("env", None)
-            if reply.get("ok"):
-                kept.append({**base, "ops": program.ops if program else [], **reply})
-            else:
-                result.skipped.append({**base, "reason": reply.get("category"), **reply})
-        env = pool.stats.env
+    interrupted = False
+    previous = signal.signal(signal.SIGTERM, _stop)  # `timeout` or a scheduler: keep what was measured
+    try:
+        with WorkerPool(jobs, gpus, settings, timeout_s, out / "logs") as pool:
+            try:
+                for reply in pool.run(tasks):
+                    program = by_id.get(reply.get("id"))
+                    base = {"id": reply.get("id"), "entry_point": program.entry_point if program else None}
+                    reply.pop("env", None)
+                    if reply.get("ok"):
+                        kept.append({**base, "ops": program.ops if program else [], **reply})
+                    else:
+                        result.skipped.append({**base, "reason": reply.get("category"), **reply})
+            except _Stopped:
+                interrupted = True
+            env = pool.stats.env
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     kept.sort(key=headroom, reverse=True)
     for rank, task in enumerate(kept, start=1):
         name = f"{rank}_{task['entry_point']}.py"
@@ -108,7 +125,8 @@ def export_measured_seeds(
             "gpu_name": env.get("gpu_name"),
             "torch_version": env.get("torch_version"),
             "count": len(result.tasks),
-            "attempted": len(tasks),
+            "attempted": len(kept) + len(result.skipped),
+            "interrupted": interrupted,
             "dropped": dict(dropped),
             "seconds": round(time.perf_counter() - started, 1),
             "summary": {
