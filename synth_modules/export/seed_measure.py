@@ -22,6 +22,7 @@ import torch
 
 from synth_modules.export.gpu_timing import cuda_graph, measured_peaks, time_call
 from synth_modules.export.programs import import_file, init_inputs
+from synth_modules.program import declared_dtype
 from synth_modules.sandbox import degenerate
 from synth_modules.sandbox.compare import compare, flatten_outputs, identical
 from synth_modules.scaling import get_profile, scale_source
@@ -39,11 +40,6 @@ class Drop(Exception):
         self.reason = reason
         self.message = message
         self.record = record or {}
-
-
-def program_dtype(module: Any) -> str:
-    value = getattr(module, "dtype", None)
-    return str(value).removeprefix("torch.") if isinstance(value, torch.dtype) else "float32"
 
 
 @functools.cache
@@ -120,18 +116,22 @@ def measure_seed(path: Path, entry_point: str, settings: dict[str, Any], workdir
     device = settings["device"]
     profile = get_profile(settings.get("profile", "gpu"))
     source = path.read_text(encoding="utf-8")
-    dtype = program_dtype(import_file(path, prefix="synth_seed_src"))
-    try:
-        scaled = scale_source(
-            source,
-            profile,
-            lambda text: estimate_source(text, entry_point),
-            dtype,
-            settings.get("scale_budget_s", 20.0),
-        )
-    except Exception as error:  # the program does not run on the meta device: keep its own sizes
-        scaled = None
-        scale_error = f"{type(error).__name__}: {error}"[:300]
+    dtype = declared_dtype(source)
+    scaled, scale_error = None, ""
+    # meta first (no memory, milliseconds); a program meta cannot run (a missing meta kernel, a data-dependent
+    # shape) is estimated on the device itself, where the memory budget still bounds each step
+    for where in ("meta", device) if device != "meta" else ("meta",):
+        try:
+            scaled = scale_source(
+                source,
+                profile,
+                lambda text, where=where: estimate_source(text, entry_point, where),
+                dtype,
+                settings.get("scale_budget_s", 20.0),
+            )
+            break
+        except Exception as error:  # the program does not run there at its own sizes
+            scale_error += f"{where}: {type(error).__name__}: {error}"[:300] + "; "
     text = scaled.source if scaled else source
     scaled_path = workdir / path.name
     scaled_path.write_text(text, encoding="utf-8")
@@ -143,7 +143,7 @@ def measure_seed(path: Path, entry_point: str, settings: dict[str, Any], workdir
     task_path.write_text(task_text, encoding="utf-8")
     module = import_file(task_path, prefix="synth_seed_task")
     record: dict[str, Any] = {"task_source": task_text, "dtype": dtype, "profile": profile.name}
-    record["scaling"] = scaled.to_dict() if scaled else {"error": scale_error}
+    record["scaling"] = {**scaled.to_dict(), "notes": scale_error} if scaled else {"error": scale_error}
     estimate: Estimate | None = scaled.estimate if scaled else None
     if estimate is None:
         try:
