@@ -10,7 +10,7 @@ set -u
 OUT=$1
 MAIN=${2:-}
 W=$(pwd)
-: "${N_DEFAULT:=110}" "${N_HALF:=150}" "${PROGRAMS:=40}" "${T_GEN:=40}" "${T_SEEDS:=125}"
+: "${N_DEFAULT:=110}" "${N_HALF:=150}" "${PROGRAMS:=40}" "${T_GEN:=45}" "${T_SEEDS:=125}"
 : "${T_HALF_GEN:=95}" "${T_HALF:=170}"
 export PYTHONUNBUFFERED=1
 if ls whl/*.whl >/dev/null 2>&1; then
@@ -27,7 +27,7 @@ gen() {  # cores samples workers dir timeout [key=value...]
 }
 half() {  # cores dtype: a run, then its pairs in whatever time is left of T_HALF
   gen "$1" "$N_HALF" 3 "/tmp/run_$2" "$T_HALF_GEN" dtype="$2"
-  timeout -k 5 $((T_HALF - SECONDS + 5)) taskset -c "$1" python3 -m synth_modules.cli export-pairs "/tmp/run_$2" \
+  timeout -k 5 $((T_HALF - SECONDS > 10 ? T_HALF - SECONDS : 10)) taskset -c "$1" python3 -m synth_modules.cli export-pairs "/tmp/run_$2" \
     --out "/tmp/pairs_$2" --device cuda --jobs 3
   echo "export-pairs $2 exit $? at $SECONDS s"
 }
