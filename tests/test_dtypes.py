@@ -146,12 +146,12 @@ def test_a_correct_low_precision_kernel_passes_the_float32_reference() -> None:
 
 def test_computing_in_float16_on_a_bfloat16_task_is_caught() -> None:
     result = verify_pair(_program("bfloat16"), "Net", _new_class(torch.float16), "cpu")
-    assert not result.ok and "vs float32 reference" in result.message  # fp16 overflows where bf16 does not
+    assert not result.ok and "vs float32 reference" in result.reason  # fp16 overflows where bf16 does not
 
 
 def test_returning_float32_on_a_bfloat16_task_is_caught() -> None:
     result = verify_pair(_program("bfloat16"), "Net", _new_class(torch.float32, out=torch.float32), "cpu")
-    assert not result.ok and "torch.float32" in result.message
+    assert not result.ok and "torch.float32" in result.reason
 
 
 def test_computing_in_bfloat16_on_a_float32_task_is_caught() -> None:

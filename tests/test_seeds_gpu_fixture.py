@@ -13,7 +13,16 @@ from synth_modules.scaling import estimate_source, find_size_constants
 
 FIXTURE = Path(__file__).parent / "fixtures" / "seeds_gpu"
 INDEX = json.loads((FIXTURE / "index.json").read_text())
-REASONS = {"launch_bound", "degenerate", "memory", "invalid", "unsupported", "graph_capture", "timeout", "crash"}
+REASONS = {
+    "launch_bound",
+    "degenerate",
+    "memory",
+    "invalid",
+    "unsupported",
+    "graph_capture",
+    "timeout",
+    "crash",
+}
 
 
 def test_kept_tasks_passed_the_launch_bound_test_and_are_ranked_by_headroom() -> None:

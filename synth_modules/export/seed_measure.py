@@ -168,7 +168,7 @@ def measure_seed(path: Path, entry_point: str, settings: dict[str, Any], workdir
         got = _forward(compiled, inputs)
         result = compare(_reference(model, inputs, outputs), got)
         if not result.ok:
-            raise Drop("invalid", f"compiled vs reference: {result.message}")
+            raise Drop("invalid", f"compiled vs reference: {result.reason}")
     except torch.cuda.OutOfMemoryError as error:
         raise Drop("memory", str(error)[:300]) from None
     record["input_shapes"] = [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
