@@ -11,7 +11,7 @@ OUT=$1
 MAIN=${2:-}
 W=$(pwd)
 : "${N_DEFAULT:=110}" "${N_HALF:=150}" "${PROGRAMS:=40}" "${T_GEN:=45}" "${T_SEEDS:=125}"
-: "${T_HALF_GEN:=95}" "${T_HALF:=170}"
+: "${T_HALF_GEN:=95}" "${T_HALF:=170}" "${SEED_CORES:=0-7}" "${SEED_JOBS:=8}" "${GEN_WORKERS:=8}"
 export PYTHONUNBUFFERED=1
 if ls whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site whl/*.whl || exit 1
@@ -32,13 +32,15 @@ half() {  # cores dtype: a run, then its pairs in whatever time is left of T_HAL
   echo "export-pairs $2 exit $? at $SECONDS s"
 }
 (
-  gen 0-7 "$N_DEFAULT" 8 /tmp/run "$T_GEN"
-  timeout -k 40 "$T_SEEDS" taskset -c 0-7 python3 -m synth_modules.cli export-seeds /tmp/run --out /tmp/seeds \
-    --profile gpu --device cuda --jobs 8
+  gen "$SEED_CORES" "$N_DEFAULT" "$GEN_WORKERS" /tmp/run "$T_GEN"
+  timeout -k 40 "$T_SEEDS" taskset -c "$SEED_CORES" python3 -m synth_modules.cli export-seeds /tmp/run \
+    --out /tmp/seeds --profile gpu --device cuda --jobs "$SEED_JOBS"
   echo "export-seeds exit $? at $SECONDS s"
 ) > "$OUT/lane_seeds.log" 2>&1 &
-half 8-10 bfloat16 > "$OUT/lane_bf16.log" 2>&1 &
-half 11-13 float16 > "$OUT/lane_fp16.log" 2>&1 &
+if [ "$N_HALF" -gt 0 ]; then
+  half 8-10 bfloat16 > "$OUT/lane_bf16.log" 2>&1 &
+  half 11-13 float16 > "$OUT/lane_fp16.log" 2>&1 &
+fi
 (
   if [ "$PROGRAMS" -gt 0 ]; then
     [ -n "$MAIN" ] && (cd "$MAIN" && export PYTHONPATH=/tmp/site && echo BEFORE && taskset -c 14,15 python3 benchmarks/validation_throughput.py \

@@ -59,6 +59,35 @@ def time_call(
     return _summary(samples)
 
 
+def time_interleaved(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    device: str,
+    reps: int = 20,
+    budget_s: float = 2.0,
+) -> tuple[Timing, Timing]:
+    """Medians of `first` and `second` called alternately (L2 flushed before each), so drift hits both alike."""
+    flush = torch.empty(_L2_FLUSH_BYTES, dtype=torch.uint8, device=device)
+    for _ in range(2):
+        first()
+        second()
+    torch.cuda.synchronize(device)
+    samples: tuple[list[float], list[float]] = ([], [])
+    deadline = time.perf_counter() + budget_s
+    for _ in range(reps):
+        for fn, out in ((first, samples[0]), (second, samples[1])):
+            flush.zero_()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            out.append(start.elapsed_time(end) * 1e3)
+        if len(samples[0]) >= 5 and time.perf_counter() > deadline:
+            break
+    return _summary(samples[0]), _summary(samples[1])
+
+
 def cuda_graph(fn: Callable[[], object], device: str) -> Callable[[], object]:
     """`fn` captured once as a CUDA graph; the returned callable replays it (no launch or Python overhead)."""
     stream = torch.cuda.Stream(device)

@@ -33,7 +33,7 @@ GPU = Profile(
     "gpu",
     target_s=1.0e-3,
     per_op_s=60e-6,
-    max_s=30e-3,
+    max_s=10e-3,
     memory_budget_bytes=4 << 30,
     device_memory_bytes=12 << 30,
     soft_caps={"batch": 128, "feature": 512, "spatial": 128},
