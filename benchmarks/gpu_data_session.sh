@@ -33,7 +33,7 @@ half() {  # cores dtype: a run, then its pairs in whatever time is left of T_HAL
 }
 (
   gen "$SEED_CORES" "$N_DEFAULT" "$GEN_WORKERS" /tmp/run "$T_GEN"
-  timeout -k 40 "$T_SEEDS" taskset -c "$SEED_CORES" python3 -m synth_modules.cli export-seeds /tmp/run \
+  timeout -k 10 "$T_SEEDS" taskset -c "$SEED_CORES" python3 -m synth_modules.cli export-seeds /tmp/run \
     --out /tmp/seeds --profile gpu --device cuda --jobs "$SEED_JOBS"
   echo "export-seeds exit $? at $SECONDS s"
 ) > "$OUT/lane_seeds.log" 2>&1 &
