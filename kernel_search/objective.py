@@ -92,7 +92,7 @@ class CandidateObjective:
         records: dict[str, dict[str, Any]] = {}
         cached: set[str] = set()
         pending: dict[str, str] = {}
-        for digest, source in zip(digests, sources):
+        for digest, source in zip(digests, sources, strict=True):
             known = self._known(digest)
             if known is not None:
                 records[digest] = known

@@ -83,7 +83,7 @@ class ConfigSpace:
     def all_configs(self) -> Iterator[Config]:
         """Every config in order (parameters varying last-fastest), validity not applied."""
         for values in itertools.product(*self.parameters.values()):
-            yield dict(zip(self.names, values))
+            yield dict(zip(self.names, values, strict=True))
 
     def random_config(self, rng: random.Random, tries: int = 1000) -> Config:
         """A valid config drawn uniformly per parameter (rejection sampling against the predicate)."""
@@ -134,7 +134,7 @@ class ConfigSpace:
     def from_indices(self, indices: list[float]) -> Config:
         """Decode a (possibly fractional) index vector: rounded and clipped to each parameter's range."""
         config = {}
-        for name, raw in zip(self.names, indices):
+        for name, raw in zip(self.names, indices, strict=False):
             values = self.parameters[name]
             config[name] = values[min(len(values) - 1, max(0, round(raw)))]
         return config

@@ -221,7 +221,7 @@ class Tuner:
         outcomes = self._evaluate(fresh)
         seconds = time.monotonic() - started
         per_config = seconds / max(1, len(fresh))
-        for config, outcome in zip(fresh, outcomes):
+        for config, outcome in zip(fresh, outcomes, strict=True):
             self._record(config, outcome, per_config)
         for config, _ in results:
             trial = self._by_key.get(config_key(config)) if isinstance(config, dict) else None

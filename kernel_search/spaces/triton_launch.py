@@ -113,7 +113,7 @@ class TritonLaunchSpace(TaskSpace):
             params = [p for p in _runtime_params(function) if p not in (launch.get("constants") or {})]
             numels = {
                 p: a.value
-                for p, a in zip(params, call.args)
+                for p, a in zip(params, call.args, strict=False)
                 if p.endswith("numel") and isinstance(a, ast.Constant) and isinstance(a.value, int)
             }
             body = ast.unparse(function)
@@ -123,10 +123,10 @@ class TritonLaunchSpace(TaskSpace):
                 if (
                     isinstance(stmt, ast.AnnAssign)
                     and ast.unparse(stmt.target) == "R0_BLOCK"
-                    and stmt.value is not None
+                    and isinstance(stmt.value, ast.Constant)
+                    and isinstance(stmt.value.value, int)
                 ):
-                    if isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, int):
-                        inline = stmt.value.value
+                    inline = stmt.value.value
             kernels[name] = _Kernel(
                 name=name,
                 grid_type=str(launch["grid_type"]),
