@@ -70,7 +70,7 @@ def main() -> int:
     for strategy, options in STRATEGIES.items():
         to_95: list[int] = []
         best_at: dict[int, list[float]] = {b: [] for b in budgets}
-        for task, table in data.items():
+        for table in data.values():
             optimum = max(v for v in table.values() if v is not None)
             per_task_best: dict[int, list[float]] = {b: [] for b in budgets}
             for seed in range(args.seeds):
