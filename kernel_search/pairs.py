@@ -20,14 +20,9 @@ from kernel_search.spaces.triton_launch import TritonLaunchSpace
 from kernel_search.store.database import DB_FILE, SearchDatabase, source_hash
 from kernel_search.store.rundir import write_json
 from kernel_search.tuning import Target
+from synth_modules.export.schema import TUNED_COLUMNS as _TUNED
 
-TUNED_COLUMNS = (
-    "tuned_triton_code",
-    "tuned_launch_config",
-    "tuned_runtime_us",
-    "default_runtime_us",
-    "tuned_speedup_vs_default",
-)
+TUNED_COLUMNS = tuple(c.name for c in _TUNED)  # defined once, with the dataset schema
 
 
 def read_pair_rows(pairs_dir: Path) -> list[dict[str, Any]]:
