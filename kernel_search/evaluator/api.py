@@ -159,6 +159,7 @@ class Evaluator:
             if missing:
                 request = self._request(task, "baseline", baselines=missing)
                 shared = os.path.join(self.cache_dir, "compile-cache")
+                os.makedirs(shared, exist_ok=True)  # the sandbox cannot create it (Permission denied)
                 run = run_isolated(
                     WORKER_MODULE, request, self._isolation(self.options.baseline_timeout_s, shared)
                 )
