@@ -111,6 +111,7 @@ def _request(args: argparse.Namespace) -> Any:
         budget_s=args.budget_s if args.budget_s is not None else profile.budget_s,
         seed=args.seed,
         jobs=max(1, args.jobs),
+        parallel_targets=max(1, args.parallel_tasks),
         strategy_options=options,
         extra={"device": args.device, "timing_budget_s": args.timing_budget_s, "argv": sys.argv[1:]},
     )
