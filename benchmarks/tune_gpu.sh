@@ -21,7 +21,7 @@ python3 -c "import torch, triton; print(torch.__version__, triton.__version__)" 
   wait ) > "$OUT/helion.jsonl" 2> "$OUT/helion.err"
 tail -c 4000 "$OUT/helion.err" > "$OUT/helion_err_tail.txt"; rm -f "$OUT/helion.err"
 timeout "$TUNE_S" python3 -m kernel_search.cli tune "$SEEDS"/*.py --space inductor-small --strategy random \
-  --max-evals 16 --jobs 16 --batch-scale 64 --timing-budget-s 0.3 --timeout-s 150 \
+  --max-evals 16 --jobs 12 --parallel-tasks 2 --batch-scale 64 --timing-budget-s 0.3 --timeout-s 150 \
   --cache-dir /tmp/ks-cache --out /tmp/run --no-progress > "$OUT/tune.log" 2>&1
 echo "tune exit $?" >> "$OUT/tune.log"
 tar czf "$OUT/run.tgz" -C /tmp run
