@@ -16,8 +16,7 @@ import time
 from collections import Counter
 
 from synth_modules.config import GeneratorConfig
-from synth_modules.coverage import CoverageSampler
-from synth_modules.sampling import UniformSampler
+from synth_modules.sampling import CoverageSampler, UniformSampler
 from synth_modules.types import Sample
 
 

@@ -19,12 +19,11 @@ from collections import Counter
 import operators
 from synth_modules.backends.builtin import BuiltinBackend
 from synth_modules.config import GeneratorConfig
-from synth_modules.coverage import CoverageSampler
 from synth_modules.gates.base import GateInput
 from synth_modules.gates.contamination import ContaminationGate
 from synth_modules.gates.dedup import DedupGate
 from synth_modules.program import make_entry_point
-from synth_modules.sampling import UniformSampler
+from synth_modules.sampling import CoverageSampler, UniformSampler
 from synth_modules.types import GenerationError, GenerationRequest, Verdict
 
 

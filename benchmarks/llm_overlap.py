@@ -34,8 +34,8 @@ from llm_servers import LoopbackLLMServer, RecordedRequest, Reply, program_answe
 from synth_modules.backends.registry import create_backend  # noqa: E402
 from synth_modules.config import GeneratorConfig  # noqa: E402
 from synth_modules.executors import create_executor  # noqa: E402
-from synth_modules.pipeline import create_sampler, run_generation  # noqa: E402
 from synth_modules.program import make_entry_point  # noqa: E402
+from synth_modules.run.pipeline import create_sampler, run_generation  # noqa: E402
 from synth_modules.sandbox.api import ValidationJob  # noqa: E402
 from synth_modules.types import Generation, GenerationRequest  # noqa: E402
 

@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from synth_modules.cli.validate import entry_point_for, expand_paths  # noqa: E402
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob  # noqa: E402
 from synth_modules.types import Verdict  # noqa: E402
-from synth_modules.validate_cli import entry_point_for, expand_paths  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- validation_throughput:start -->", "<!-- validation_throughput:end -->"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from github_index.generate import EXTRA_ALLOWED_IMPORTS, INDEX_FILE, Selection
+from synth_modules.run.store import MANIFEST_FILE, REJECTED_FILE, atomic_write_text, read_jsonl
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
-from synth_modules.store import MANIFEST_FILE, REJECTED_FILE, atomic_write_text, read_jsonl
 from synth_modules.types import Verdict
 
 COMPILE_MODES = ("dynamo",)

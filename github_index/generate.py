@@ -17,8 +17,8 @@ from github_index.closure import ALLOWED_PACKAGES
 from github_index.deduce import Deduction, deduce_many, render_program
 from github_index.extract import extract_repo
 from github_index.sources import RepoInfo, write_repos_json
-from synth_modules.static_checks import check_static
-from synth_modules.store import atomic_write_text
+from synth_modules.run.store import atomic_write_text
+from synth_modules.sandbox.static_checks import check_static
 
 INDEX_FILE = "index.jsonl"
 PROGRAMS_DIR = "programs"

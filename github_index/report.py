@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from github_index.generate import INDEX_FILE
-from synth_modules.store import atomic_write_json, atomic_write_text, read_jsonl
+from synth_modules.run.store import atomic_write_json, atomic_write_text, read_jsonl
 
 STAGE_COUNTS = (
     "modules_found",

@@ -164,9 +164,11 @@ def _check_range(name: str, bounds: list[int], low: int = 0) -> None:
 
 
 def validate_config(config: GeneratorConfig) -> None:
-    """Reject invalid values before any work starts (one clear message)."""
-    from synth_modules.backends.registry import describe_model_names, resolve_backend_kind
+    """Reject invalid values before any work starts (one clear message).
 
+    Model names are the backends' business: `synth_modules.backends.registry.check_model_name` checks them
+    where the config is used (the CLI and the pipeline), so this module depends on no backend.
+    """
     if config.num_total_samples < 1:
         raise ConfigError(f"num_total_samples must be >= 1, got {config.num_total_samples}")
     if config.num_worker < 1:
@@ -205,10 +207,6 @@ def validate_config(config: GeneratorConfig) -> None:
         )
     if not 0.0 < config.dedup_threshold <= 1.0:
         raise ConfigError(f"dedup_threshold must be in (0, 1], got {config.dedup_threshold}")
-    if resolve_backend_kind(config.model_name) is None:
-        raise ConfigError(f"unknown model_name {config.model_name!r}; {describe_model_names()}")
-    if resolve_backend_kind(config.model_name) == "local" and not config.base_url:
-        raise ConfigError("model_name=local needs base_url=http://host:port/v1 (an OpenAI-compatible server)")
     _check_writable(config.output_path)
 
 

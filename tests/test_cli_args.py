@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synth_modules.cli_args import config_from_argv, parse_generate_args
+from synth_modules.cli.args import config_from_argv, parse_generate_args
 from synth_modules.config import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def test_script_rejects_bad_config_before_any_work(tmp_path):
 def test_validate_takes_the_same_sandbox_settings():
     import argparse
 
-    from synth_modules.validate_cli import add_arguments
+    from synth_modules.cli.validate import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -14,15 +14,15 @@ import pytest
 
 import operators
 from operators import Kind
+from synth_modules.analysis.opnames import normalize_ops
+from synth_modules.analysis.opseq import normalized_op_sequence
 from synth_modules.backends.builtin import BuiltinBackend
 from synth_modules.composer import compose
 from synth_modules.config import GeneratorConfig
-from synth_modules.opnames import normalize_ops
-from synth_modules.opseq import normalized_op_sequence
 from synth_modules.program import find_module_classes, make_entry_point
 from synth_modules.sampling import UniformSampler, sample_id, sample_rng
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
-from synth_modules.static_checks import check_static
+from synth_modules.sandbox.static_checks import check_static
 from synth_modules.types import Generation, GenerationRequest, Sample
 
 CONFIG = GeneratorConfig(seed=0)

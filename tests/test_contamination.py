@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from synth_modules.analysis.kernelbench import load_problems
+from synth_modules.analysis.opseq import extract_op_sequence, normalize_op, normalized_op_sequence
 from synth_modules.config import GeneratorConfig
 from synth_modules.gates import build_gates
 from synth_modules.gates.base import GateInput
 from synth_modules.gates.contamination import ContaminationGate, ContaminationMatcher
 from synth_modules.gates.dedup import DedupGate
-from synth_modules.kernelbench import load_problems
-from synth_modules.opseq import extract_op_sequence, normalize_op, normalized_op_sequence
 from synth_modules.types import Verdict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -511,7 +511,7 @@ def test_reference_data_ships_in_the_wheel(tmp_path: Path):
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
-    probe = "from synth_modules.kernelbench import load_problems; print(len(load_problems('l2')))"
+    probe = "from synth_modules.analysis.kernelbench import load_problems; print(len(load_problems('l2')))"
     out = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,

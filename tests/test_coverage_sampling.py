@@ -10,8 +10,7 @@ from collections import Counter
 import pytest
 
 from synth_modules.config import GeneratorConfig
-from synth_modules.coverage import CoverageSampler
-from synth_modules.sampling import UniformSampler
+from synth_modules.sampling import CoverageSampler, UniformSampler
 from synth_modules.types import Sample
 
 N = 1000

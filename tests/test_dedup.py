@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from synth_modules.canonical import canonical_hash, canonical_source, code_shingles, jaccard
+from synth_modules.analysis.canonical import canonical_hash, canonical_source, code_shingles, jaccard
 from synth_modules.gates.base import GateInput
 from synth_modules.gates.dedup import DedupGate
 from synth_modules.types import Verdict

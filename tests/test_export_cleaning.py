@@ -21,7 +21,7 @@ from synth_modules.export.clean import KernelLaunch, clean_output_code, launch_g
 from synth_modules.export.errors import ExportError
 from synth_modules.export.wrap import CallSpec, new_class_name, wrap_pair
 from synth_modules.program import find_module_classes
-from synth_modules.store import read_jsonl
+from synth_modules.run.store import read_jsonl
 from synth_modules.types import Category
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from synth_modules.export.programs import import_file, init_inputs, load_program
 from synth_modules.export.schema import COLUMN_NAMES, KERNELBOOK_COLUMNS
 from synth_modules.export.seeds import SeedError, export_seeds, flat_init_inputs
 from synth_modules.export.sft import export_sft
-from synth_modules.store import read_jsonl
+from synth_modules.run.store import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "tests" / "fixtures" / "pairs"

@@ -15,7 +15,7 @@ from synth_modules.export.gpu_workers import WorkerPool
 from synth_modules.export.pairs import ExportSettings, export_pairs, read_pairs
 from synth_modules.export.programs import load_programs
 from synth_modules.export.schema import COLUMN_NAMES, check_row
-from synth_modules.store import read_jsonl
+from synth_modules.run.store import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "tests" / "fixtures" / "programs"

@@ -10,7 +10,7 @@ import pytest
 
 from github_index.cli import main
 from github_index.sources import RepoInfo, write_repos_json
-from synth_modules.store import read_jsonl
+from synth_modules.run.store import read_jsonl
 
 TOY = Path(__file__).parent / "fixtures" / "github_repos" / "toy_models"
 

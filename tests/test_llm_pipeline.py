@@ -14,7 +14,7 @@ import torch
 from llm_servers import LoopbackLLMServer, RecordedRequest, Reply, program_answer, valid_program
 
 from synth_modules.config import GeneratorConfig
-from synth_modules.pipeline import run_generation
+from synth_modules.run.pipeline import run_generation
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

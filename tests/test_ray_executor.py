@@ -126,7 +126,7 @@ def _programs(out: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> Path:
-    from synth_modules.pipeline import run_generation
+    from synth_modules.run.pipeline import run_generation
 
     out = tmp_path_factory.mktemp("local") / "programs"
     run_generation(_config(out, SAMPLES, "local"))
@@ -170,7 +170,7 @@ class _ActorKiller(threading.Thread):
 def test_ray_run_matches_local_across_a_resume_and_a_killed_actor(ray_cluster, local_run, tmp_path, caplog):
     import psutil
 
-    from synth_modules.pipeline import run_generation
+    from synth_modules.run.pipeline import run_generation
 
     out = tmp_path / "programs"
     first = run_generation(_config(out, SAMPLES // 2, "ray"))  # a first driver: the first half

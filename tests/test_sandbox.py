@@ -137,7 +137,7 @@ def test_accepted_programs_pass_validate_again_in_a_fresh_process(pool, tmp_path
         (tmp_path / f"{g.entry_point}.py").write_text(g.source)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "synth_modules.validate_cli", str(tmp_path), "--json", "--workers", "1"],
+        [sys.executable, "-m", "synth_modules.cli.validate", str(tmp_path), "--json", "--workers", "1"],
         capture_output=True,
         text=True,
         env=env,

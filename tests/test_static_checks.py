@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from sandbox_corpus import STATIC_CATEGORIES, load_corpus
 
-from synth_modules.static_checks import check_static
+from synth_modules.sandbox.static_checks import check_static
 
 HEADER = """import torch
 import torch.nn as nn

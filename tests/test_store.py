@@ -7,7 +7,7 @@ import json
 import pytest
 
 from synth_modules.config import ConfigError, build_config
-from synth_modules.store import MANIFEST_FILE, REJECTED_FILE, RUN_FILE, RunStore, read_jsonl
+from synth_modules.run.store import MANIFEST_FILE, REJECTED_FILE, RUN_FILE, RunStore, read_jsonl
 
 
 def _config(tmp_path, **overrides):

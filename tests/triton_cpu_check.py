@@ -30,7 +30,7 @@ import triton_cpu_libdevice  # noqa: E402
 from synth_modules.export.programs import import_file  # noqa: E402
 from synth_modules.export.verify import retarget_to_cpu, verify_pair  # noqa: E402
 from synth_modules.export.wrap import new_class_name  # noqa: E402
-from synth_modules.store import read_jsonl  # noqa: E402
+from synth_modules.run.store import read_jsonl  # noqa: E402
 
 _NUMPY_INDEX_BUG = "only 0-dimensional arrays can be converted to Python scalars"
 

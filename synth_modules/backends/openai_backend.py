@@ -22,7 +22,7 @@ from synth_modules.backends.llm_base import (
     LLMBackend,
     require_sdk,
 )
-from synth_modules.backends.registry import resolve_backend_kind
+from synth_modules.backends.model_names import resolve_backend_kind
 from synth_modules.backends.retry import ErrorInfo, RetryPolicy, parse_retry_after
 from synth_modules.config import ConfigError, GeneratorConfig
 from synth_modules.types import Category, GenerationError, Usage

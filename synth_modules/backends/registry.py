@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
+
+from synth_modules.backends.model_names import check_model_name, describe_model_names, resolve_backend_kind
 
 if TYPE_CHECKING:
     from synth_modules.backends.base import Backend
     from synth_modules.config import GeneratorConfig
 
-_OPENAI_PATTERN = re.compile(r"^(gpt-|o\d|chatgpt-|openai[:/])")
-_GEMINI_PATTERN = re.compile(r"^(gemini|models/gemini|gemini[:/])")
-
-
-def resolve_backend_kind(model_name: str) -> str | None:
-    """builtin | gemini | openai | local, or None for a name no backend serves."""
-    name = model_name.strip().lower()
-    if name == "builtin":
-        return "builtin"
-    if name == "local" or name.startswith("local:"):
-        return "local"
-    if _GEMINI_PATTERN.match(name):
-        return "gemini"
-    if _OPENAI_PATTERN.match(name):
-        return "openai"
-    return None
-
-
-def describe_model_names() -> str:
-    return (
-        "use 'builtin' (offline composer), a Gemini model name (gemini-...), an OpenAI model name "
-        "(gpt-..., o3-..., or openai:<name>), or 'local' / 'local:<served-model>' with base_url= "
-        "for an OpenAI-compatible server"
-    )
+__all__ = ["check_model_name", "create_backend", "describe_model_names", "resolve_backend_kind"]
 
 
 def create_backend(config: GeneratorConfig) -> Backend:
+    check_model_name(config)
     kind = resolve_backend_kind(config.model_name)
     if kind == "builtin":
         from synth_modules.backends.builtin import BuiltinBackend
@@ -49,6 +28,4 @@ def create_backend(config: GeneratorConfig) -> Backend:
         from synth_modules.backends.gemini_backend import GeminiBackend
 
         return GeminiBackend(config)
-    from synth_modules.config import ConfigError
-
-    raise ConfigError(f"unknown model_name {config.model_name!r}; {describe_model_names()}")
+    raise AssertionError(f"unhandled backend kind {kind!r}")  # check_model_name admits only the kinds above

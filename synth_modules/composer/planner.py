@@ -11,6 +11,7 @@ from collections.abc import Callable
 import operators
 from operators.shapes import fits, numel
 from operators.spec import Args, OpSpec, Values
+from synth_modules.analysis.opnames import normalize_ops
 from synth_modules.composer.adapters import Move, breaker_moves, domain_moves, shape_moves
 from synth_modules.composer.decorate import Decorations
 from synth_modules.composer.graph import Graph, Node, OperandChoice
@@ -18,7 +19,6 @@ from synth_modules.composer.operands import OperandPicker
 from synth_modules.composer.placement import Placement
 from synth_modules.composer.semantics import check, prepare_args, transfer
 from synth_modules.composer.state import Pending, TensorState, new_key
-from synth_modules.opnames import normalize_ops
 
 MIN_NUMEL = 4  # no op may produce fewer elements (a 1-element output is trivially "constant")
 INPUT_NUMEL = 65_536

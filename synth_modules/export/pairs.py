@@ -22,7 +22,7 @@ from synth_modules.export.gpu_workers import WorkerPool
 from synth_modules.export.pairing import CheckSettings
 from synth_modules.export.programs import ProgramRecord, load_programs, load_run_info
 from synth_modules.export.schema import pair_row
-from synth_modules.store import Ledger, atomic_write_json, read_jsonl
+from synth_modules.run.store import Ledger, atomic_write_json, read_jsonl
 
 PAIRS_FILE = "pairs.jsonl"
 REJECTED_FILE = "rejected.jsonl"

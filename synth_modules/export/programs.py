@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from synth_modules.program import split_init_inputs
-from synth_modules.store import MANIFEST_FILE, RUN_FILE, read_jsonl
+from synth_modules.run.store import MANIFEST_FILE, RUN_FILE, read_jsonl
 
 _module_counter = itertools.count()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from synth_modules.export.programs import ProgramRecord, import_file, init_inputs, load_programs
 from synth_modules.program import find_module_classes, rename_class
-from synth_modules.store import atomic_write_json
+from synth_modules.run.store import atomic_write_json
 
 INDEX_FILE = "index.json"
 KERNELBENCH_CLASS = "Model"

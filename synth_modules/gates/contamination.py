@@ -1,7 +1,7 @@
 """Reject programs that compute what a KernelBench level-1 or level-2 problem computes.
 
-The program's op sequence is read from its code (synth_modules.opseq), never from the pattern an LLM claims, and
-compared in the normalized op space against every variant of every problem (synth_modules.kernelbench):
+The program's op sequence is read from its code (synth_modules.analysis.opseq), never from the pattern an LLM claims, and
+compared in the normalized op space against every variant of every problem (synth_modules.analysis.kernelbench):
 - level 2: the same sequence (`exact`), or with strictness `reordered` the same multiset of ops;
 - level 1: the problem's op, possibly repeated (consecutive repeats collapse; `reordered` compares the set).
 Programs one op away from a level-2 problem (or a multi-op level-1 problem) are kept and reported as near misses;
@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from synth_modules.analysis.kernelbench import LEVELS, KernelBenchProblem, load_problems
+from synth_modules.analysis.opseq import OpSequenceError, normalized_op_sequence
 from synth_modules.gates.base import Gate, GateInput
-from synth_modules.kernelbench import LEVELS, KernelBenchProblem, load_problems
-from synth_modules.opseq import OpSequenceError, normalized_op_sequence
 from synth_modules.types import Category, GateDecision
 
 STRICTNESS = ("exact", "reordered")

@@ -1,6 +1,6 @@
 """Reject programs already accepted in the output directory, exactly or nearly (first one kept).
 
-Exact duplicates share a canonical hash (synth_modules.canonical: identifiers, class name, docstrings, comments
+Exact duplicates share a canonical hash (synth_modules.analysis.canonical: identifiers, class name, docstrings, comments
 and formatting normalized). Near duplicates have a Jaccard similarity of canonical token shingles at or above the
 threshold: MinHash LSH (datasketch) finds candidates in sublinear time, queried at a lower threshold so that
 true near duplicates are not lost to LSH's probabilistic banding, and each candidate is confirmed with the exact
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-from synth_modules.canonical import fingerprint_parts, jaccard
+from synth_modules.analysis.canonical import fingerprint_parts, jaccard
 from synth_modules.gates.base import Gate, GateInput
 from synth_modules.types import Category, GateDecision
 

@@ -15,7 +15,13 @@ from synth_modules.report.data import load_run
 from synth_modules.report.metrics import compute_stats
 from synth_modules.report.plots import write_plots
 from synth_modules.report.render import render_markdown
-from synth_modules.store import MANIFEST_FILE, REJECTED_FILE, STATS_FILE, atomic_write_json, atomic_write_text
+from synth_modules.run.store import (
+    MANIFEST_FILE,
+    REJECTED_FILE,
+    STATS_FILE,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 __all__ = ["compute_stats", "run_report", "write_report"]
 

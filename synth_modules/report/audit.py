@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from synth_modules.analysis.opseq import OpSequenceError, normalized_op_sequence
 from synth_modules.gates.base import GateInput
 from synth_modules.gates.contamination import ContaminationMatcher
 from synth_modules.gates.dedup import DedupGate
-from synth_modules.opseq import OpSequenceError, normalized_op_sequence
 from synth_modules.report.data import RunRecords
 from synth_modules.types import Verdict
 

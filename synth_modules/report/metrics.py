@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from synth_modules.opnames import normalize_op
+from synth_modules.analysis.opnames import normalize_op
 from synth_modules.report.audit import DEFAULT_LIMIT, audit_accepted
 from synth_modules.report.data import RunRecords, load_run
-from synth_modules.stats import StatsTracker
+from synth_modules.run.stats import StatsTracker
 
 SIZE_KEYS = ("num_params", "flops", "input_numel")
 

@@ -27,7 +27,7 @@ from typing import Any
 from synth_modules.sandbox import limits
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.protocol import Channel, ChannelClosed, ChannelTimeout, options_to_dict
-from synth_modules.static_checks import check_static
+from synth_modules.sandbox.static_checks import check_static
 from synth_modules.types import Category, Stage, Verdict
 
 STARTUP_TIMEOUT_S = 900.0  # torch import + Inductor warm-up on a busy 2-core box

@@ -6,7 +6,7 @@ and locally defined submodules included), helper methods and module-level helper
 inlined, and torch.* / F.* / tensor-method calls and arithmetic on tensors are emitted in evaluation order.
 
 Names come out in KernelBench's spelling (`nn.Conv2d`, `torch.relu`, `F.gelu`, `Tensor.mean`, `add`), so
-`normalize_op` (synth_modules.opnames) maps both sides into the same space. Two idioms are recognised from
+`normalize_op` (synth_modules.analysis.opnames) maps both sides into the same space. Two idioms are recognised from
 dataflow: `x * sigmoid(x)` is emitted as `F.silu` and `x * tanh(softplus(x))` as `F.mish`.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from synth_modules.opnames import normalize_op, normalize_ops
+from synth_modules.analysis.opnames import normalize_op, normalize_ops
 from synth_modules.program import find_module_classes
 
 __all__ = ["OpSequenceError", "extract_op_sequence", "normalize_op", "normalized_op_sequence"]

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from synth_modules.opnames import normalize_op, normalize_ops
+from synth_modules.analysis.opnames import normalize_op, normalize_ops
 
 RELEASES = {"current": "", "v0": "_v0"}
 LEVELS = ("l1", "l2")

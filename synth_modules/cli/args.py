@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from synth_modules.backends.model_names import check_model_name
 from synth_modules.config import PRESETS, ConfigError, GeneratorConfig, build_config
 
 USAGE = """usage: generate_synth_torch.py [.PRESET] [key=value ...]
@@ -71,5 +72,8 @@ def parse_generate_args(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
 
 
 def config_from_argv(argv: list[str]) -> GeneratorConfig:
+    """The validated config of a popcorn command line, model name included (one error, before any work)."""
     preset, overrides = parse_generate_args(argv)
-    return build_config(preset, overrides)
+    config = build_config(preset, overrides)
+    check_model_name(config)
+    return config

@@ -7,7 +7,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from synth_modules.stats import StatsTracker
+from synth_modules.run.stats import StatsTracker
 
 
 class Progress:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synth_modules.store import MANIFEST_FILE, REJECTED_FILE, read_jsonl
+from synth_modules.run.store import MANIFEST_FILE, REJECTED_FILE, read_jsonl
 
 
 @dataclass

@@ -23,12 +23,12 @@ from synth_modules.executors import ValidationExecutor, create_executor
 from synth_modules.gates import build_gates
 from synth_modules.gates.base import Gate, GateInput
 from synth_modules.program import make_entry_point
-from synth_modules.progress import Progress, summary_table
-from synth_modules.run_info import collect_run_info
+from synth_modules.run.progress import Progress, summary_table
+from synth_modules.run.run_info import collect_run_info
+from synth_modules.run.stats import StatsTracker
+from synth_modules.run.store import RunState, RunStore
 from synth_modules.sampling import Sampler, sample_id
 from synth_modules.sandbox.api import ValidationJob
-from synth_modules.stats import StatsTracker
-from synth_modules.store import RunState, RunStore
 from synth_modules.types import (
     Category,
     Generation,
@@ -45,7 +45,7 @@ STATS_INTERVAL_S = 5.0
 
 def create_sampler(config: GeneratorConfig) -> Sampler:
     if config.sampling == "coverage":
-        from synth_modules.coverage import CoverageSampler
+        from synth_modules.sampling.coverage import CoverageSampler
 
         return CoverageSampler(config)
     from synth_modules.sampling import UniformSampler

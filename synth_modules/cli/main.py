@@ -18,14 +18,14 @@ _GENERATE_WORDS = {"generate", "gen"}
 
 def generate_main(argv: list[str]) -> int:
     """Popcorn-style generation entry (also used by scripts/generate_synth_torch.py)."""
-    from synth_modules.cli_args import config_from_argv, usage
+    from synth_modules.cli.args import config_from_argv, usage
 
     if any(arg in {"-h", "--help", "help"} for arg in argv):
         print(usage())
         return 0
     try:
         config = config_from_argv(argv)
-        from synth_modules.pipeline import run_generation
+        from synth_modules.run.pipeline import run_generation
 
         summary = run_generation(config)
     except ConfigError as error:
@@ -47,7 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "generate", help="generate programs (popcorn syntax: .preset key=value ...)", add_help=False
     )
 
-    from synth_modules.validate_cli import add_arguments as add_validate_arguments
+    from synth_modules.cli.validate import add_arguments as add_validate_arguments
 
     add_validate_arguments(
         sub.add_parser("validate", help="validate program files or folders in the sandbox")
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "validate":
-        from synth_modules.validate_cli import run_validate_args
+        from synth_modules.cli.validate import run_validate_args
 
         return run_validate_args(args)
     if args.command == "report":
@@ -83,7 +83,3 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.error(f"unknown command {args.command}")
     return int(handler(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from synth_modules.config import GeneratorConfig
-from synth_modules.sampling import UniformSampler, sample_rng
+from synth_modules.sampling.uniform import UniformSampler, sample_rng
 from synth_modules.types import Sample
 
 KINDS = ("core", "compound", "supporting")

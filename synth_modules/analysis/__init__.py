@@ -1,0 +1,1 @@
+"""Program analysis: op sequences read from code, op-name normalization, canonical forms, KernelBench facts."""
