@@ -131,6 +131,7 @@ def _evaluator(args: argparse.Namespace) -> Any:
     env = dict(item.split("=", 1) for item in args.env)
     options = EvalOptions(
         timeout_s=args.timeout_s,
+        baseline_timeout_s=max(args.timeout_s, 120.0),
         baselines=(COMPILE,),  # the score is the speedup over the better of eager and compile-default
         cache_dir=args.cache_dir,
         seed=args.seed,
