@@ -14,12 +14,15 @@ done
 nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv > "$OUT/gpu.txt" 2>&1
 python3 -c "import torch, triton; print(torch.__version__, triton.__version__)" >> "$OUT/gpu.txt"
 # Helion probes in parallel (each capped), before the tune so they do not share the GPU with its timing.
-( timeout 25 python3 benchmarks/helion_probe.py /tmp/h151 --variant import &
-  timeout 35 python3 benchmarks/helion_probe.py /tmp/h14 --variant fixed &
-  timeout 40 python3 benchmarks/helion_probe.py /tmp/h14 --variant autotune --budget-s 15 &
-  timeout 40 python3 benchmarks/helion_probe.py /tmp/h14 --variant autotune-inprocess --budget-s 15 &
-  wait ) > "$OUT/helion.jsonl" 2> "$OUT/helion.err"
-tail -c 4000 "$OUT/helion.err" > "$OUT/helion_err_tail.txt"; rm -f "$OUT/helion.err"
+H=/tmp/helion_logs; mkdir -p $H
+( timeout 25 python3 benchmarks/helion_probe.py /tmp/h151 --variant import 2> $H/import151.err &
+  timeout 35 python3 benchmarks/helion_probe.py /tmp/h14 --variant fixed 2> $H/fixed14.err &
+  HELION_AUTOTUNE_LOG_LEVEL=INFO timeout 40 python3 benchmarks/helion_probe.py /tmp/h14 --variant autotune \
+    --budget-s 15 2> $H/autotune14.err &
+  HELION_AUTOTUNE_LOG_LEVEL=INFO timeout 40 python3 benchmarks/helion_probe.py /tmp/h14 \
+    --variant autotune-inprocess --budget-s 15 2> $H/inprocess14.err &
+  wait ) > "$OUT/helion.jsonl"
+tar czf "$OUT/helion_logs.tgz" -C $H .
 timeout "$TUNE_S" python3 -m kernel_search.cli tune "$SEEDS"/*.py --space inductor-small --strategy random \
   --max-evals 16 --jobs 12 --parallel-tasks 2 --batch-scale 64 --timing-budget-s 0.3 --timeout-s 150 \
   --cache-dir /tmp/ks-cache --out /tmp/run --no-progress > "$OUT/tune.log" 2>&1
