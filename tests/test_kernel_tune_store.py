@@ -250,7 +250,9 @@ def test_triton_launch_space_on_exported_pairs():
         for name, launch in launches.items():
             if name in space.kernels:
                 assert default[f"{name}.num_warps"] == launch["num_warps"]
-        assert "ModelNew = " in space.render(default)
+        from kernel_search.tasks import check_candidate_source
+
+        assert check_candidate_source(space.render(default)) is None  # defines class ModelNew
     space = TritonLaunchSpace(rows[0])
     kernel = space.kernels["triton_poi_fused_convolution_0"]
     config = {
