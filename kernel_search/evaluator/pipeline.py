@@ -8,6 +8,7 @@ sets), and the timed buffers are the ones refilled for the recheck.
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Callable
 from typing import Any
@@ -212,8 +213,9 @@ class Run:
                 "reward_hack", f"{label}: every output element is the same value", hacks.CONSTANT_OUTPUT
             )
         full = [e for e in expected if e.dtype in (torch.float32, torch.float64)]
-        if (
-            full
+        casts = hacks.check_precision_casts(ast.parse(self.request["candidate_source"]), "")
+        if (  # half-precision casts in the source and an error of half-precision size: a downcast, not a bug
+            casts
             and len(full) == len(expected)
             and cx.compare_outputs(expected, outputs, cx.LOOSE_TOLERANCE).ok
         ):
