@@ -14,9 +14,9 @@ compares with the committed file instead of writing it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ast
 import asyncio
+import contextlib
 import json
 import math
 import sys
@@ -136,7 +136,9 @@ def functions(module: types.ModuleType, exclude: Iterable[str] = ()) -> set[str]
 
 
 def nn_layers() -> set[str]:
-    names = {n for n in public(nn) if isinstance(getattr(nn, n), type) and issubclass(getattr(nn, n), nn.Module)}
+    names = {
+        n for n in public(nn) if isinstance(getattr(nn, n), type) and issubclass(getattr(nn, n), nn.Module)
+    }
     return names | {"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
 
 
@@ -161,7 +163,15 @@ def layer_attributes() -> set[str]:
 def value_attributes() -> set[str]:
     names = {n for n in public(torch.Tensor) if n not in TENSOR_EXCLUDE}
     names |= {n for n in public(nn.Module) if n not in MODULE_EXCLUDE}
-    for cls in (*BUILTIN_TYPES, torch.Size, torch.dtype, torch.device, torch.finfo, torch.iinfo, BaseException):
+    for cls in (
+        *BUILTIN_TYPES,
+        torch.Size,
+        torch.dtype,
+        torch.device,
+        torch.finfo,
+        torch.iinfo,
+        BaseException,
+    ):
         names.update(public(cls))
     names.update(n for t in vars(torch.return_types).values() if isinstance(t, type) for n in public(t))
     return (names | layer_attributes()) - {"format_map"}
@@ -169,14 +179,25 @@ def value_attributes() -> set[str]:
 
 def torch_names() -> set[str]:
     aten = {n for n in public(torch._C._VariableFunctions)}
-    return (aten | set(torch.functional.__all__) | TORCH_EXTRA | {"nn", "fft", "linalg", "special", "cuda"}) - TORCH_EXCLUDE
+    return (
+        aten | set(torch.functional.__all__) | TORCH_EXTRA | {"nn", "fft", "linalg", "special", "cuda"}
+    ) - TORCH_EXCLUDE
 
 
 def program_modules() -> dict[str, set[str]]:
     return {
         "torch": torch_names(),
-        "torch.nn": nn_layers() | {"Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList",
-                                   "ParameterDict", "functional", "init"},
+        "torch.nn": nn_layers()
+        | {
+            "Module",
+            "Sequential",
+            "ModuleList",
+            "ModuleDict",
+            "ParameterList",
+            "ParameterDict",
+            "functional",
+            "init",
+        },
         "torch.nn.functional": functions(F, F_EXCLUDE),
         "torch.nn.init": functions(nn.init),
         "torch.fft": functions(torch.fft),
@@ -218,7 +239,9 @@ def repository_modules() -> dict[str, set[str]]:
     modules = {key: set(value) for key, value in REPOSITORY_MODULES.items()}
     modules["torch.nn.modules"] = nn_layers()
     modules["torch.distributions"] = {
-        n for n in public(torch.distributions) if not isinstance(getattr(torch.distributions, n), types.ModuleType)
+        n
+        for n in public(torch.distributions)
+        if not isinstance(getattr(torch.distributions, n), types.ModuleType)
     }
     modules["itertools"] = set(public(itertools))
     modules["operator"] = set(public(operator)) - OPERATOR_EXCLUDE
@@ -303,7 +326,9 @@ def build(samples: int) -> dict:
             },
             "repository": {
                 "extends": "program",
-                "imports": sorted({*repository_modules(), *program, "__future__"} - {"torch.cuda"} | {"torch.cuda.amp"}),
+                "imports": sorted(
+                    {*repository_modules(), *program, "__future__"} - {"torch.cuda"} | {"torch.cuda.amp"}
+                ),
                 "star_imports": ["math", "__future__"],
                 "dunder_methods": ["__post_init__", "__setstate__", "__contains__"],
                 "modules": {k: sorted(v) for k, v in sorted(repository_modules().items())},
@@ -314,14 +339,18 @@ def build(samples: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=400, help="composer programs to derive from")
     parser.add_argument("--check", action="store_true", help="compare with the committed file, write nothing")
     args = parser.parse_args()
     text = json.dumps(build(args.samples), indent=1) + "\n"
     if args.check:
         same = OUTPUT.read_text() == text
-        print("static_allowlist.json is up to date" if same else "static_allowlist.json differs: regenerate it")
+        print(
+            "static_allowlist.json is up to date" if same else "static_allowlist.json differs: regenerate it"
+        )
         raise SystemExit(0 if same else 1)
     OUTPUT.write_text(text)
     print(f"wrote {OUTPUT.relative_to(REPO)}")

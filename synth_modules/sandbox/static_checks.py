@@ -114,7 +114,9 @@ class _SafetyScan:
         self.defined = static_rules.defined_attributes(tree)
         self.assignable = static_rules.assignable_roots(tree)
         self._inner: set[int] = set()  # Attribute nodes inside a longer chain
-        self.unknown: set[str] = set()  # names bound by refused (import_error) imports: only the floor applies
+        self.unknown: set[str] = (
+            set()
+        )  # names bound by refused (import_error) imports: only the floor applies
 
     def add(self, category: Category, node: ast.AST, message: str) -> None:
         self.findings.append(Finding(category, getattr(node, "lineno", 0), message))
@@ -177,11 +179,15 @@ class _SafetyScan:
             if alias.name == "*":
                 if module not in self.policy.star_imports:
                     self.add(
-                        Category.UNSAFE_CODE, node, f"star import from '{module}' binds names off the allow-list"
+                        Category.UNSAFE_CODE,
+                        node,
+                        f"star import from '{module}' binds names off the allow-list",
                     )
                 continue
             if not self.policy.allows(module, alias.name):
-                self.add(Category.UNSAFE_CODE, node, f"import of '{module}.{alias.name}' is not on the allow-list")
+                self.add(
+                    Category.UNSAFE_CODE, node, f"import of '{module}.{alias.name}' is not on the allow-list"
+                )
                 continue
             self.bound[alias.asname or alias.name] = f"{module}.{alias.name}"
 
@@ -236,7 +242,12 @@ class _SafetyScan:
             if not self._floor(node, attr):
                 return
             allowed = self.policy.value_attributes
-            if allowed is not None and attr not in allowed and attr not in self.defined and not _is_dunder(attr):
+            if (
+                allowed is not None
+                and attr not in allowed
+                and attr not in self.defined
+                and not _is_dunder(attr)
+            ):
                 self.add(Category.UNSAFE_CODE, node, f"attribute '.{attr}' is not on the allow-list")
                 return
 
