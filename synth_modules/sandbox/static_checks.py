@@ -112,7 +112,7 @@ class _SafetyScan:
         self.nodes = [n for root in (tree, *extra_trees) for n in ast.walk(root)]
         self.parents = {id(c): p for p in self.nodes for c in ast.iter_child_nodes(p)}
         self.defined = static_rules.defined_attributes(tree)
-        self.assignable = static_rules.assignable_roots(tree)
+        self.assignable = static_rules.AssignableNames(tree, self.parents)
         self._inner: set[int] = set()  # Attribute nodes inside a longer chain
         self.unknown: set[str] = (
             set()
@@ -261,7 +261,7 @@ class _SafetyScan:
         base = node.value
         while isinstance(base, (ast.Attribute, ast.Subscript)):
             base = base.value
-        if isinstance(base, ast.Name) and base.id in self.assignable and base.id not in self.bound:
+        if isinstance(base, ast.Name) and base.id not in self.bound and self.assignable.allows(base.id, node):
             return
         what = f"'{base.id}'" if isinstance(base, ast.Name) else "a computed object"
         self.add(

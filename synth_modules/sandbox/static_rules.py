@@ -118,17 +118,7 @@ def format_problem(node: ast.Attribute) -> str | None:
     return None
 
 
-def _method_self_params(tree: ast.Module) -> set[int]:
-    """ids of the `self` parameter nodes of methods (not static or class methods)."""
-    found: set[int] = set()
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
-        for fn in cls.body:
-            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.args.args:
-                continue
-            decorators = {d.id for d in fn.decorator_list if isinstance(d, ast.Name)}
-            if not decorators & {"staticmethod", "classmethod"}:
-                found.add(id(fn.args.args[0]))
-    return found
+_SCOPES = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 def _constructed(value: ast.expr | None) -> bool:
@@ -138,36 +128,78 @@ def _constructed(value: ast.expr | None) -> bool:
     return not (isinstance(func, ast.Name) and func.id in _NOT_CONSTRUCTORS)
 
 
-def assignable_roots(tree: ast.Module) -> set[str]:
-    """Names whose attributes a program may assign: every binding of the name anywhere in the file is the
-    `self` of a method or the result of a call that builds an object (`layer = nn.Linear(...)`).
+def _is_method(fn: ast.AST, parent: ast.AST | None) -> bool:
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not isinstance(parent, ast.ClassDef):
+        return False
+    decorators = {d.id for d in fn.decorator_list if isinstance(d, ast.Name)}
+    return bool(fn.args.args) and not decorators & {"staticmethod", "classmethod"}
+
+
+def _scope_nodes(scope: ast.AST):
+    """Nodes of `scope` itself, not of the functions, lambdas and classes nested in it."""
+    pending = list(ast.iter_child_nodes(scope))
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+class AssignableNames:
+    """Which names a program may assign attributes of, scope by scope: the `self` of a method, or a name
+    that the scope binds only to the result of a call that builds an object (`layer = nn.Linear(...)`).
 
     A parameter, loop variable, import, class, alias or `type(...)` result may be a module or a class, so
-    assigning its attributes could monkeypatch torch; such a name is refused wherever else it is bound.
+    assigning its attributes could monkeypatch torch. Names not bound in a scope are looked up outward.
     """
-    selves = _method_self_params(tree)
-    good: set[str] = set()
-    bad: set[str] = set()
-    handled: set[int] = set()  # Name targets of plain assignments, decided by their value
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    handled.add(id(target))
-                    (good if _constructed(node.value) else bad).add(target.id)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.arg):
-            (good if id(node) in selves else bad).add(node.arg)
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and id(node) not in handled:
-            bad.add(node.id)  # for / with / comprehension / unpacking / augmented targets, deletions
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bad.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bad.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bad.add(node.name)
-    return good - bad
+
+    def __init__(self, tree: ast.Module, parents: dict[int, ast.AST]):
+        self.parents = parents
+        self.verdicts: dict[int, dict[str, bool]] = {}
+        for scope in [tree, *(n for n in ast.walk(tree) if isinstance(n, _SCOPES))]:
+            self.verdicts[id(scope)] = self._bindings(scope)
+
+    def _bindings(self, scope: ast.AST) -> dict[str, bool]:
+        names: dict[str, bool] = {}
+
+        def bind(name: str, ok: bool) -> None:
+            names[name] = names.get(name, True) and ok
+
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = scope.args
+            params = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            params += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+            method = _is_method(scope, self.parents.get(id(scope)))
+            for position, param in enumerate(params):
+                bind(param.arg, method and position == 0)
+        handled: set[int] = set()
+        nodes = list(_scope_nodes(scope))
+        for node in nodes:
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name):
+                        handled.add(id(target))
+                        bind(target.id, _constructed(node.value))
+        for node in nodes:
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and id(node) not in handled:
+                bind(node.id, False)  # for / with / comprehension / unpacking / augmented targets, deletions
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(node.name, False)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    bind((alias.asname or alias.name).split(".")[0], False)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bind(node.name, False)
+        return names
+
+    def allows(self, name: str, node: ast.AST) -> bool:
+        """May `name`'s attributes be assigned at `node`?"""
+        scope = self.parents.get(id(node))
+        while scope is not None:
+            if isinstance(scope, _SCOPES) and name in self.verdicts.get(id(scope), {}):
+                return self.verdicts[id(scope)][name]
+            scope = self.parents.get(id(scope))
+        return False
 
 
 def defined_attributes(tree: ast.Module) -> set[str]:
