@@ -48,6 +48,11 @@ class Judges:
 
 def _bind() -> Judges:
     import torch._dynamo
+    from torch._dynamo import mutation_guard
+
+    # Dynamo wraps nn.Module.__init__ / __setstate__ on its first compile; do it now, so that a child's first
+    # compile (fresh-interpreter mode) is not mistaken for a program patching nn.Module.
+    mutation_guard.install_generation_tagging_init()
 
     return Judges(
         compile=torch.compile,
