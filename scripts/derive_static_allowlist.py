@@ -330,7 +330,13 @@ def build(samples: int) -> dict:
                     {*repository_modules(), *program, "__future__"} - {"torch.cuda"} | {"torch.cuda.amp"}
                 ),
                 "star_imports": ["math", "__future__"],
-                "dunder_methods": ["__post_init__", "__setstate__", "__contains__", "__call__", "__getattr__"],
+                "dunder_methods": [
+                    "__post_init__",
+                    "__setstate__",
+                    "__contains__",
+                    "__call__",
+                    "__getattr__",
+                ],
                 "modules": {k: sorted(v) for k, v in sorted(repository_modules().items())},
                 "value_attributes": None,
             },

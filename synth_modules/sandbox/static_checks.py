@@ -104,15 +104,16 @@ def _chain(node: ast.expr) -> tuple[ast.expr, list[str]]:
 class _SafetyScan:
     """Collects unsafe-code and import findings over one parsed program under one policy."""
 
-    def __init__(self, tree: ast.Module, extra_trees: list[ast.AST], policy: StaticPolicy):
-        self.tree = tree
+    def __init__(self, tree: ast.Module, source: str, policy: StaticPolicy):
         self.policy = policy
         self.findings: list[Finding] = []
         self.bound: dict[str, str] = {}  # imported name -> dotted path (`F` -> torch.nn.functional)
-        self.nodes = [n for root in (tree, *extra_trees) for n in ast.walk(root)]
+        program_nodes = list(ast.walk(tree))
+        hidden, self.unreadable = static_rules.evaluated_strings(program_nodes, source)
+        self.nodes = program_nodes + [n for root in hidden for n in ast.walk(root)]
         self.parents = {id(c): p for p in self.nodes for c in ast.iter_child_nodes(p)}
-        self.defined = static_rules.defined_attributes(tree)
-        self.assignable = static_rules.AssignableNames(tree, self.parents)
+        self.defined = static_rules.defined_attributes(program_nodes)
+        self.assignable = static_rules.AssignableNames(tree, program_nodes, self.parents)
         self._inner: set[int] = set()  # Attribute nodes inside a longer chain
         self.unknown: set[str] = (
             set()
@@ -138,6 +139,8 @@ class _SafetyScan:
                 self._call(node)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self._definition(node)
+        for line in self.unreadable:
+            self.findings.append(Finding(Category.UNSAFE_CODE, line, "unreadable '# type:' comment"))
         return self.findings
 
     # --- imports -----------------------------------------------------------------------------------------
@@ -366,12 +369,9 @@ def check_static(
     except (ValueError, RecursionError, MemoryError) as exc:
         return Verdict.reject(Stage.STATIC, Category.SYNTAX_ERROR, f"cannot parse: {exc}")
     try:
-        scanned = static_rules.LiteralGetattr().visit(ast.parse(source))
-        hidden, unreadable = static_rules.evaluated_strings(scanned, source)
-        findings = _SafetyScan(scanned, hidden, policy).run()
+        findings = _SafetyScan(static_rules.LiteralGetattr().visit(tree), source, policy).run()
     except RecursionError:
         return Verdict.reject(Stage.STATIC, Category.UNSAFE_CODE, "program too deeply nested to vet")
-    findings += [Finding(Category.UNSAFE_CODE, line, "unreadable '# type:' comment") for line in unreadable]
     findings += _structure_findings(tree, entry_point)
     for category in (Category.UNSAFE_CODE, Category.IMPORT_ERROR, Category.STRUCTURE_ERROR):
         if any(f.category == category for f in findings):

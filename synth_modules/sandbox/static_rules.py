@@ -52,9 +52,9 @@ def _at_line(tree: ast.AST, line: int) -> ast.AST:
     return tree
 
 
-def _annotations(tree: ast.AST) -> list[ast.expr]:
+def _annotations(nodes: list[ast.AST]) -> list[ast.expr]:
     found: list[ast.expr] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.arg) and node.annotation is not None:
             found.append(node.annotation)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
@@ -64,14 +64,14 @@ def _annotations(tree: ast.AST) -> list[ast.expr]:
     return found
 
 
-def evaluated_strings(tree: ast.Module, source: str) -> tuple[list[ast.AST], list[int]]:
+def evaluated_strings(nodes: list[ast.AST], source: str) -> tuple[list[ast.AST], list[int]]:
     """Code hidden in strings that annotations evaluation or TorchScript would run, parsed.
 
     Returns the parsed trees (positioned at their line) and the lines of `# type:` comments that cannot be
     read, which the caller refuses: what cannot be parsed here cannot be vetted.
     """
     trees: list[ast.AST] = []
-    for annotation in _annotations(tree):
+    for annotation in _annotations(nodes):
         for node in ast.walk(annotation):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 try:
@@ -79,6 +79,8 @@ def evaluated_strings(tree: ast.Module, source: str) -> tuple[list[ast.AST], lis
                 except SyntaxError:
                     continue  # not an expression: nothing can evaluate it either
     unreadable: list[int] = []
+    if "type:" not in source:
+        return trees, unreadable
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
@@ -153,10 +155,10 @@ class AssignableNames:
     assigning its attributes could monkeypatch torch. Names not bound in a scope are looked up outward.
     """
 
-    def __init__(self, tree: ast.Module, parents: dict[int, ast.AST]):
+    def __init__(self, tree: ast.Module, nodes: list[ast.AST], parents: dict[int, ast.AST]):
         self.parents = parents
         self.verdicts: dict[int, dict[str, bool]] = {}
-        for scope in [tree, *(n for n in ast.walk(tree) if isinstance(n, _SCOPES))]:
+        for scope in [tree, *(n for n in nodes if isinstance(n, _SCOPES))]:
             self.verdicts[id(scope)] = self._bindings(scope)
 
     def _bindings(self, scope: ast.AST) -> dict[str, bool]:
@@ -202,12 +204,12 @@ class AssignableNames:
         return False
 
 
-def defined_attributes(tree: ast.Module) -> set[str]:
+def defined_attributes(nodes: list[ast.AST]) -> set[str]:
     """Attribute names the program itself creates: assigned attributes, class-body names, registered
     buffers / parameters / submodules. Reading them back is always allowed."""
     names: set[str] = set()
     registrars = {"register_buffer", "register_parameter", "add_module", "register_module"}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
             names.add(node.attr)
         elif isinstance(node, ast.ClassDef):
