@@ -289,9 +289,7 @@ class ProgramRun:
             graphs.append(len(gm.graph.nodes))
             return real_backend(gm, example_inputs)
 
-        # allow_rnn as in export-pairs: RNN layers become one graph instead of an eager island.
-        rnn_as_graph = JUDGES.dynamo_config.patch(allow_rnn=True)
-        with self.step(Stage.COMPILE, Category.COMPILE_ERROR, "compile"), JUDGES.no_grad(), rnn_as_graph:
+        with self.step(Stage.COMPILE, Category.COMPILE_ERROR, "compile"), JUDGES.no_grad():
             compiled = JUDGES.compile(self.model, backend=counting_backend)
             got = self.forward(self.inputs, compiled)
         self.checks["graph_count"] = len(graphs)

@@ -40,7 +40,6 @@ class Judges:
     manual_seed: Callable[[int], Any]
     no_grad: type
     lookup_backend: Callable[[str], Callable[..., Any]]
-    dynamo_config: Any
     compare: Callable[..., compare.Comparison]
     identical: Callable[..., bool]
     flatten_outputs: Callable[[Any], list[torch.Tensor]]
@@ -59,7 +58,6 @@ def _bind() -> Judges:
         manual_seed=torch.manual_seed,
         no_grad=torch.no_grad,
         lookup_backend=torch._dynamo.lookup_backend,
-        dynamo_config=torch._dynamo.config,
         compare=compare.compare,
         identical=compare.identical,
         flatten_outputs=compare.flatten_outputs,
