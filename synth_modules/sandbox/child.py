@@ -187,7 +187,9 @@ class ProgramRun:
         problem = integrity.foreign_tensor(outputs)
         if problem:
             raise Rejected(Stage.EAGER, Category.UNSAFE_CODE, f"forward output: {problem}")
-        return outputs
+        # Copies the program never saw: it cannot rewrite the eager reference in place (through a reference it
+        # kept) while the compiled run happens. clone() keeps autograd, which the dead-parameter check needs.
+        return [o.clone() for o in outputs]
 
     def tampering(self) -> Rejected | None:
         """The program replaced something the checks rely on (checked before any verdict is given)."""
