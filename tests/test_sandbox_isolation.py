@@ -129,6 +129,7 @@ def test_forged_verdicts_are_caught_at_runtime(corpus_verdicts):
         ("forge_module_class", "Module.eval"),
         ("forge_sandbox_compare", "synth_modules.sandbox.compare.identical"),
         ("monkeypatch_torch", "torch.relu"),
+        ("forge_builtins", "builtins.sum"),
     ):
         verdict = corpus_verdicts[name]
         assert verdict.category == "unsafe_code", (name, verdict.message)

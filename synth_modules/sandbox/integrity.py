@@ -26,10 +26,14 @@ PLAIN_TENSOR_TYPES: tuple[type, ...] = (torch.Tensor, torch.nn.Parameter)
 
 
 def _watched_modules() -> list[types.ModuleType]:
+    import builtins
+    import math
+
     import torch.nn.functional
     import torch.random
 
-    return [torch, torch.random, torch.nn.functional, torch.nn.init, compare, degenerate]
+    # builtins and math: the comparison's isinstance / len / float / max / isfinite are theirs
+    return [builtins, math, torch, torch.random, torch.nn.functional, torch.nn.init, compare, degenerate]
 
 
 @dataclass(frozen=True)
