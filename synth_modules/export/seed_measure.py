@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from synth_modules.export.gpu_timing import cuda_graph, measured_peaks, time_call, time_interleaved
+from synth_modules.export.gpu_timing import cuda_graph, measured_peaks, time_calls
 from synth_modules.export.programs import import_file, init_inputs
 from synth_modules.program import declared_dtype
 from synth_modules.sandbox import degenerate
@@ -191,24 +191,24 @@ def measure_seed(path: Path, entry_point: str, settings: dict[str, Any], workdir
 def _time(
     record: dict[str, Any], model: Any, compiled: Any, inputs: list[Any], device: str, budget_s: float
 ) -> None:
-    """Compiled median, then eager and CUDA-graph medians from interleaved calls (IQR too) into `record`."""
-    fast = time_call(lambda: compiled(*inputs), device, budget_s=budget_s)
-    record["compiled_us"], record["compiled_iqr_us"] = fast.median_us, fast.iqr_us
-    record["cuda_graph_us"] = None
-    if torch.device(device).type != "cuda":
-        eager = time_call(lambda: model(*inputs), device, budget_s=budget_s)
-        record["eager_us"], record["eager_iqr_us"] = eager.median_us, eager.iqr_us
-        return
-    try:
-        replay = cuda_graph(lambda: model(*inputs), device)
-    except Exception as error:  # an op that cannot be captured (a host sync, a CPU tensor): cannot be judged
-        eager = time_call(lambda: model(*inputs), device, budget_s=budget_s)
-        record["eager_us"], record["eager_iqr_us"] = eager.median_us, eager.iqr_us
-        raise Drop("graph_capture", f"{type(error).__name__}: {error}"[:300], record) from None
-    eager, graph = time_interleaved(lambda: model(*inputs), replay, device, budget_s=2 * budget_s)
-    record["eager_us"], record["eager_iqr_us"] = eager.median_us, eager.iqr_us
-    record["cuda_graph_us"] = graph.median_us
-    record["graph_speedup"] = round(eager.median_us / max(graph.median_us, 1e-9), 3)
+    """Eager, compiled and (on a GPU) CUDA-graph medians and IQRs, timed in interleaved rounds, into `record`."""
+    fns = {"eager": lambda: model(*inputs), "compiled": lambda: compiled(*inputs)}
+    capture_error = None
+    if torch.device(device).type == "cuda":
+        try:
+            fns["cuda_graph"] = cuda_graph(lambda: model(*inputs), device)
+        except (
+            Exception
+        ) as error:  # an op that cannot be captured (a host sync, a CPU tensor): cannot be judged
+            capture_error = f"{type(error).__name__}: {error}"[:300]
+    stats = time_calls(fns, device, budget_s=budget_s * len(fns))
+    record["eager_us"], record["eager_iqr_us"] = stats["eager"].median_us, stats["eager"].iqr_us
+    record["compiled_us"], record["compiled_iqr_us"] = stats["compiled"].median_us, stats["compiled"].iqr_us
+    record["cuda_graph_us"] = stats["cuda_graph"].median_us if "cuda_graph" in stats else None
+    if capture_error:
+        raise Drop("graph_capture", capture_error, record)
+    if record["cuda_graph_us"]:
+        record["graph_speedup"] = round(record["eager_us"] / max(record["cuda_graph_us"], 1e-9), 3)
 
 
 def _roofline(record: dict[str, Any], estimate: Estimate, device: str, dtype: str) -> None:
