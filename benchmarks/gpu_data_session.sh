@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU session behind docs/benchmarks.md's "GPU data" section, on a 16-core H200 host, in lanes of pinned
 # cores: (1) cores 0-7: a default-config run -> export-seeds --profile gpu --device cuda; (2) cores 8-10 and
-# 11-13: a bfloat16 and a float16 run -> export-pairs; (3) cores 14-15: validation throughput of the cpu profile,
+# 11-13: a bfloat16 and a float16 run -> export-pairs once export-seeds is done (its timing needs the GPU to
+# itself; the 2026-12-02 session predates this wait); (3) cores 14-15: validation throughput of the cpu profile,
 # before (main's tree, if given) and after. Sizes and time limits come from the environment so one script serves
 # the debug run and the full one:
 #
@@ -25,8 +26,9 @@ gen() {  # cores samples workers dir timeout [key=value...]
     num_worker="$w" output_dir="$dir" dedup=false progress=false "$@"
   echo "generate $dir exit $? at $SECONDS s"
 }
-half() {  # cores dtype: a run, then its pairs in whatever time is left of T_HALF
+half() {  # cores dtype: a run, then (once export-seeds is done: its timing needs a quiet GPU) its pairs
   gen "$1" "$N_HALF" 3 "/tmp/run_$2" "$T_HALF_GEN" dtype="$2"
+  while [ ! -e /tmp/seeds.done ] && [ "$SECONDS" -lt "$T_HALF" ]; do sleep 1; done
   timeout -k 5 $((T_HALF - SECONDS > 10 ? T_HALF - SECONDS : 10)) taskset -c "$1" python3 -m synth_modules.cli export-pairs "/tmp/run_$2" \
     --out "/tmp/pairs_$2" --device cuda --jobs 3
   echo "export-pairs $2 exit $? at $SECONDS s"
@@ -36,6 +38,7 @@ half() {  # cores dtype: a run, then its pairs in whatever time is left of T_HAL
   timeout -k 10 "$T_SEEDS" taskset -c "$SEED_CORES" python3 -m synth_modules.cli export-seeds /tmp/run \
     --out /tmp/seeds --profile gpu --device cuda --jobs "$SEED_JOBS"
   echo "export-seeds exit $? at $SECONDS s"
+  touch /tmp/seeds.done
 ) > "$OUT/lane_seeds.log" 2>&1 &
 if [ "$N_HALF" -gt 0 ]; then
   half 8-10 bfloat16 > "$OUT/lane_bf16.log" 2>&1 &
