@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--degenerate-checks", action="store_true", help="also reject input-independent output"
     )
+    parser.add_argument(
+        "--allow-graph-breaks",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count a model Dynamo splits into several graphs as compiled (default; paritybench's rule); "
+        "--no-allow-graph-breaks rejects it as graph_break",
+    )
     crawl = parser.add_argument_group("crawling (--download)")
     crawl.add_argument("--query", default="language:Python torch.nn stars:>100")
     crawl.add_argument("--max-repos", type=int, default=100)
@@ -112,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.memory_limit_mb,
                 args.degenerate_checks,
                 allow_unsandboxed=args.allow_unsandboxed,
+                allow_graph_breaks=args.allow_graph_breaks,
             )
         except ValueError as exc:
             print(exc, file=sys.stderr)

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from kernel_search import tune_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
 from kernel_search.inductor import candidate_path
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--out", required=True)
     ind.add_argument("--device", default="cuda")
     ind.add_argument("--jobs", type=int, default=1)
+    tune_cli.register(sub)  # tune, tune-pairs (kernel_search/tune_cli.py)
     return parser
 
 
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"eval": cmd_eval, "eval-all": cmd_eval_all, "inductor-candidates": cmd_inductor}
     try:
-        return commands[args.command](args)
+        return commands[args.command](args) if args.command in commands else args.func(args)
     except (TaskError, ValueError) as error:
         print(f"kernel-search: error: {error}", file=sys.stderr)
         return 2

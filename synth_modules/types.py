@@ -39,6 +39,8 @@ class Category(_ValueEnum):
     MEMORY_LIMIT = "memory_limit"
     CRASH = "crash"
     CONTAMINATED = "contaminated"
+    # the contamination gate could not read the program's op sequence, so it cannot clear it (fails closed)
+    UNREADABLE_OPS = "unreadable_ops"
     DUPLICATE = "duplicate"
     NAME_COLLISION = "name_collision"  # the program's file name is taken in the output directory
     # export-pairs (Inductor capture on CUDA -> verified PyTorch/Triton pair)
@@ -110,6 +112,7 @@ class GenerationRequest:
     entry_point: str
     attempt: int = 0
     repair: RepairContext | None = None
+    dtype: str | None = None  # the program's dtype (None: the backend's config decides, float32 by default)
 
 
 @dataclass

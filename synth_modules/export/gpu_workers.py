@@ -13,6 +13,7 @@ it serves another program. In `fresh` mode a worker is replaced after every prog
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import time
 from collections import deque
@@ -132,6 +133,10 @@ class WorkerPool:
             allow_unsandboxed=self.allow_unsandboxed,
             env=worker_environment(worker.gpu, self.compile_threads),
             log_path=str(self.log_dir / f"worker-{worker.slot}.log"),
+            # export-seeds --device serialises timing across workers with a lock file in its own directory
+            shared_write_roots=[os.path.dirname(settings["timing_lock"])]
+            if settings.get("timing_lock")
+            else [],
         )
         worker.ready, worker.task, worker.leaf = False, None, None
         if self.cgroup is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_modules.export.programs import ProgramRecord, import_file, init_inputs, load_programs
-from synth_modules.program import find_module_classes, rename_class
+from synth_modules.program import declared_dtype, find_module_classes, rename_class
 from synth_modules.run.store import atomic_write_json
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
 from synth_modules.types import Verdict
@@ -84,6 +84,14 @@ def seed_source(source: str, entry_point: str, flat: list[Any]) -> str:
     replacement = f"def get_init_inputs():\n    return {_literal(flat)}\n"
     rewritten = "".join(lines[:start]) + replacement + "".join(lines[node.end_lineno :])
     return rename_class(rewritten, entry_point, KERNELBENCH_CLASS)
+
+
+def seed_text(path: Path, entry_point: str, source: str) -> str:
+    """The KernelBench task for the program at `path` (whose text is `source`)."""
+    module = import_file(path, prefix="synth_seed")
+    args, kwargs = init_inputs(module)
+    flat = flat_init_inputs(getattr(module, entry_point), args, kwargs)
+    return seed_source(source, entry_point, flat)
 
 
 def seed_init_job(job: ValidationJob) -> dict[str, Any]:
@@ -178,6 +186,7 @@ def export_seeds(output_dir: str | Path, out: str | Path, allow_unsandboxed: boo
                 "id": program.id,
                 "entry_point": program.entry_point,
                 "ops": program.ops,
+                "dtype": declared_dtype(program.source),
             }
         )
     atomic_write_json(

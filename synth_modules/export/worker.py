@@ -96,12 +96,16 @@ def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict
     check_settings = CheckSettings.from_dict(settings.get("check", {}))
     started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
+    if settings.get("mode") == "seed":
+        return _run_seed(task, settings, started)
     try:
         program = Path(scratch) / f"{task['entry_point']}.py"  # the text the pool sent, never the run dir
         source = task.get("source")
         if source is None:  # a caller that named the program's folder in read_roots may send its path
             source = Path(task["path"]).read_text(encoding="utf-8")
         program.write_text(source, encoding="utf-8")
+        if settings.get("mode") == "seed":
+            return _run_seed(task, settings, program, scratch)
         result = make_pair(program, task["entry_point"], settings["device"], Path(scratch), check_settings)
         reply.update(ok=True, **dataclasses.asdict(result))
     except ExportError as error:
@@ -110,6 +114,33 @@ def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict
         reply.update(ok=False, category="memory_limit", message=str(error)[:2000])
     except Exception as error:  # a bug of ours or an odd program: report it; the pool restarts the worker
         reply.update(ok=False, category="crash", message=f"{type(error).__name__}: {error}"[:2000])
+        traceback.print_exc()
+    finally:
+        torch._dynamo.reset()
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+    reply["seconds"] = time.perf_counter() - started
+    return reply
+
+
+def _run_seed(task: dict[str, Any], settings: dict[str, Any], program: Path, scratch: str) -> dict[str, Any]:
+    """export-seeds --device: rescale, re-validate, filter and time one task (seed_measure.py)."""
+    import torch
+
+    from synth_modules.export.seed_measure import Drop, measure_seed
+
+    started = time.perf_counter()
+    reply: dict[str, Any] = {"id": task["id"]}
+    try:
+        record = measure_seed(program, task["entry_point"], settings, Path(scratch))
+        reply.update(ok=True, **record)
+    except Drop as drop:
+        reply.update(drop.record, ok=False, category=drop.reason, message=drop.message[:2000])
+        reply.pop("task_source", None)
+    except torch.cuda.OutOfMemoryError as error:
+        reply.update(ok=False, category="memory", message=str(error)[:2000])
+    except Exception as error:  # the program's own failure at these sizes, or a bug of ours: report, go on
+        reply.update(ok=False, category="invalid", message=f"{type(error).__name__}: {error}"[:2000])
         traceback.print_exc()
     finally:
         torch._dynamo.reset()

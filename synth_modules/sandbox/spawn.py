@@ -216,6 +216,7 @@ def spawn_isolated(
     env: dict[str, str] | None = None,
     log_path: str | None = None,
     gpu_compatible: bool | None = None,
+    shared_write_roots: list[str] | None = None,
 ) -> IsolatedWorker:
     """Start a self-confining worker (service.py) that serves `handler`'s `handle(request, settings, scratch)`.
 
@@ -246,7 +247,7 @@ def spawn_isolated(
         "scratch": scratch,
         "privileges": {"ids": privileges.ids, "drop_caps": privileges.drop_caps},
         "confinement": {
-            "write_roots": [scratch],
+            "write_roots": [scratch, *(shared_write_roots or [])],  # shared ones: trusted coordination only
             "read_roots": [PACKAGE_ROOT, *(read_roots or [])],
             "address_space_mb": address_space_mb,
             "gpu": gpu,
