@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from kernel_search import tune_cli
+from kernel_search import placement, tune_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
 from kernel_search.inductor import candidate_path
@@ -71,9 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("tasks")
     many.add_argument("candidates", help="folder with one <task name>.py per task")
     many.add_argument("--out", required=True)
-    many.add_argument("--jobs", type=int, default=1, help="parallel workers (timing is still one at a time)")
+    many.add_argument(
+        "--jobs", type=int, default=None, help="parallel workers (default one per GPU; timing serial per GPU)"
+    )
     many.add_argument("--limit", type=int, default=0, help="only the first N tasks")
     _common(many)
+    placement.add_arguments(many)  # --gpus, --executor ray, --ray-address
     ind = sub.add_parser(
         "inductor-candidates", help="write Inductor's generated code for each task as ModelNew"
     )
@@ -131,8 +134,8 @@ def cmd_eval_all(args: argparse.Namespace) -> int:
         tasks = tasks[: args.limit]
     by_task: dict[str, EvalResult] = {}
     with (
-        Evaluator(args.device, _options(args)) as evaluator,
-        ThreadPoolExecutor(max(1, args.jobs)) as pool,
+        placement.build_evaluator(args, _options(args)) as evaluator,
+        ThreadPoolExecutor(placement.default_jobs(args, evaluator)) as pool,
         open(out / "results.jsonl", "w", encoding="utf-8") as fh,
     ):
         futures = [pool.submit(_evaluate_pair, evaluator, t, folder) for t in tasks]
