@@ -172,13 +172,13 @@ def test_eval_all_on_two_slots_gives_the_same_verdicts(
 
 
 class VariantSpace(TaskSpace):
-    """linear+relu three ways: honest, 30x redundant work (slower), off by a factor (wrong)."""
+    """relu(linear(x)) * 2 three ways: honest, 30x redundant work (slower), off by a factor (wrong)."""
 
     name = "variants"
     BODIES: ClassVar[dict[str, str]] = {
-        "honest": "        return torch.relu(self.linear(x))\n",
-        "slow": "        y = x\n        for _ in range(30):\n            y = torch.relu(self.linear(x))\n        return y\n",
-        "wrong": "        return torch.relu(self.linear(x)) * 1.5\n",
+        "honest": "        return torch.relu(self.linear(x)) * 2.0\n",
+        "slow": "        y = x\n        for _ in range(30):\n            y = torch.relu(self.linear(x)) * 2.0\n        return y\n",
+        "wrong": "        return torch.relu(self.linear(x)) * 3.0\n",
     }
 
     def parameters(self) -> dict[str, list[Any]]:
