@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from kernel_search import placement, tune_cli
+from kernel_search import tune_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
 from kernel_search.inductor import candidate_path
@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     many.add_argument("--limit", type=int, default=0, help="only the first N tasks")
     _common(many)
-    placement.add_arguments(many)  # --gpus, --executor ray, --ray-address
+    from kernel_search import placement  # --gpus, --executor ray, --ray-address
+
+    placement.add_arguments(many)
     ind = sub.add_parser(
         "inductor-candidates", help="write Inductor's generated code for each task as ModelNew"
     )
@@ -133,6 +135,8 @@ def cmd_eval_all(args: argparse.Namespace) -> int:
     if args.limit:
         tasks = tasks[: args.limit]
     by_task: dict[str, EvalResult] = {}
+    from kernel_search import placement  # local slots or Ray actors
+
     with (
         placement.build_evaluator(args, _options(args)) as evaluator,
         ThreadPoolExecutor(placement.default_jobs(args, evaluator)) as pool,
