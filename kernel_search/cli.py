@@ -129,14 +129,15 @@ def cmd_eval_all(args: argparse.Namespace) -> int:
     folder = Path(args.candidates)
     if not folder.is_dir():
         raise TaskError(f"{folder}: no such candidates folder")
+    from kernel_search import placement  # local slots or Ray actors
+
+    placement.check_arguments(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if args.limit:
         tasks = tasks[: args.limit]
     by_task: dict[str, EvalResult] = {}
-    from kernel_search import placement  # local slots or Ray actors
-
     with (
         placement.build_evaluator(args, _options(args)) as evaluator,
         ThreadPoolExecutor(placement.default_jobs(args, evaluator)) as pool,

@@ -33,20 +33,32 @@ def slot_count(evaluator: Any) -> int:
     return getattr(evaluator, "slot_count", None) or len(evaluator.slots)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """One clear error (ValueError) for bad --device / --gpus / --executor, before any work is started."""
+    gpus = getattr(args, "gpus", None)
+    if getattr(args, "executor", "local") == "ray":
+        from synth_modules.executors.ray_cluster import import_ray
+
+        import_ray()  # missing Ray: the install hint
+        if gpus not in (None, "all") and not gpus.isdigit():
+            raise ValueError("--executor ray takes --gpus all or a count (the cluster decides which GPUs)")
+    elif getattr(args, "ray_address", None):
+        raise ValueError("--ray-address needs --executor ray")
+    else:
+        resolve_slots(args.device, gpus)
+
+
 def build_evaluator(args: argparse.Namespace, options: Any) -> Any:
-    """One clear error (ValueError) for bad --device / --gpus / --executor before any evaluation."""
+    """The evaluator `args` ask for (`check_arguments` first: bad arguments are a ValueError)."""
+    check_arguments(args)
     gpus = getattr(args, "gpus", None)
     if getattr(args, "executor", "local") == "ray":
         from kernel_search.ray_evaluator import RayEvaluator
 
-        if gpus not in (None, "all") and not gpus.isdigit():
-            raise ValueError("--executor ray takes --gpus all or a count (the cluster decides which GPUs)")
         count = int(gpus) if gpus and gpus.isdigit() else None
         jobs = getattr(args, "jobs", None)
         per_actor = max(1, -(-jobs // count)) if jobs and count else 1
         return RayEvaluator(args.device, options, count, address=args.ray_address, per_actor=per_actor)
-    if getattr(args, "ray_address", None):
-        raise ValueError("--ray-address needs --executor ray")
     from kernel_search.evaluator import Evaluator
 
     slots = resolve_slots(args.device, gpus)

@@ -243,7 +243,17 @@ def test_executor_ray_without_ray_is_one_clear_error(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "needs Ray" in proc.stderr, proc.stderr
-    assert not (tmp_path / "R" / "results.jsonl").exists()
+    assert not (tmp_path / "R").exists()  # refused before any work
+
+
+def test_bad_gpus_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tasks, cands = _eval_all_inputs(tmp_path)
+    argv = ["eval-all", str(tasks), str(cands), "--out", str(tmp_path / "R"), "--device", "cpu"]
+    assert cli.main([*argv, "--gpus", "a"]) == 2 and "distinct slot names" in capsys.readouterr().err
+    assert (
+        cli.main([*argv, "--ray-address", "auto"]) == 2 and "needs --executor ray" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "R").exists()
 
 
 @pytest.mark.slow
