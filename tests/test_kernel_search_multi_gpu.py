@@ -154,7 +154,6 @@ def one_slot(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     return _eval_all(tmp_path_factory.mktemp("one"), "R")
 
 
-@pytest.mark.slow
 def test_eval_all_on_two_slots_gives_the_same_verdicts(
     tmp_path: Path, one_slot: list[dict[str, Any]]
 ) -> None:
