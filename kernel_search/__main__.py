@@ -1,0 +1,3 @@
+from kernel_search.cli import main
+
+raise SystemExit(main())
