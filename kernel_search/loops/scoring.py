@@ -1,0 +1,88 @@
+"""How a loop scores a candidate: the evaluator, behind a measurement cache and an optional cheap first stage.
+
+Identical sources are measured once (proposers repeat themselves, and the four loops share candidates): the
+cache is in memory and, when given, the config search's embedded database (`candidates` / `measurements`,
+keyed by the source's SHA-256), so a later run reuses what an earlier one measured. The cascade's first stage
+is the same evaluator with the cheapest settings that still check correctness (no compiled baselines, the
+minimum repetitions, no profile); only its survivors are timed in full.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from typing import Any, Protocol
+
+from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
+from kernel_search.tasks import Task
+
+SPACE_LABEL = "llm-loops"
+
+
+class MeasurementStore(Protocol):
+    """The part of the config search's database the loops use (kernel_search.store.SearchDatabase)."""
+
+    def add_candidate(self, digest: str, task: str, space: str, source: str) -> None: ...
+    def measurement(self, digest: str) -> dict[str, Any] | None: ...
+    def add_measurement(self, digest: str, task: str, record: dict[str, Any]) -> None: ...
+
+
+def source_digest(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def screening_options(options: EvalOptions) -> EvalOptions:
+    """The cheapest settings that still run every correctness check (the cascade's first stage)."""
+    quick = TimingSettings(warmup=1, min_reps=30, max_reps=30, budget_s=0.0, flush_l2=False)
+    return dataclasses.replace(options, baselines=(), timing=quick, profile_check=False)
+
+
+class Scorer:
+    def __init__(self, evaluator: Evaluator, store: MeasurementStore | None = None):
+        self.evaluator = evaluator
+        self.screener = Evaluator(evaluator.device, screening_options(evaluator.options))
+        self.store = store
+        self._memory: dict[tuple[str, str], EvalResult] = {}
+        self._lock = threading.Lock()
+        self.evaluations = 0  # evaluator runs actually made (cache hits excluded)
+
+    def _key(self, task: Task, source: str, stage: str) -> tuple[str, str]:
+        return (f"{task.sha}:{stage}", source_digest(source))
+
+    def measure(self, task: Task, source: str, name: str) -> tuple[EvalResult, bool]:
+        """(the full evaluation, whether it came from the cache)."""
+        key = self._key(task, source, "full")
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key], True
+        if self.store is not None:
+            record = self.store.measurement(key[1])
+            if record and record.get("task") == task.name:
+                result = EvalResult.from_dict(record)
+                with self._lock:
+                    self._memory[key] = result
+                return result, True
+        result = self.evaluator.evaluate(task, source, name)
+        self.evaluations += 1
+        with self._lock:
+            self._memory[key] = result
+        if self.store is not None:
+            self.store.add_candidate(key[1], task.name, SPACE_LABEL, source)
+            self.store.add_measurement(key[1], task.name, result.to_dict())
+        return result, False
+
+    def screen(self, task: Task, source: str, name: str) -> tuple[EvalResult, bool]:
+        """The cheap correctness stage (never stored: its timing is not a measurement)."""
+        full = self._key(task, source, "full")
+        key = self._key(task, source, "screen")
+        with self._lock:
+            if full in self._memory:
+                return self._memory[full], True
+            if key in self._memory:
+                return self._memory[key], True
+        result = self.screener.evaluate(task, source, name)
+        self.evaluations += 1
+        with self._lock:
+            self._memory[key] = result
+        return result, False
