@@ -170,6 +170,34 @@ class LLMBackend(Backend):
             usage = completion.usage
         return self._to_generation(request, prompt, completion, usage, cached=record is not None)
 
+    async def complete(self, prompt: RenderedPrompt, *, tag: str) -> str:
+        """One free-form answer (cached, paced and retried like `generate`) for callers that parse it themselves,
+        e.g. the kernel-search LLM strategy; `tag` tells apart requests whose prompts are identical."""
+        await self._prepare()
+        key = cache_key(
+            backend=self._cache_backend_label,
+            model=self.model,
+            prompt=prompt.text,
+            temperature=self.config.temperature,
+            max_tokens=self.config.max_tokens,
+            sample_id=tag,
+            attempt=0,
+        )
+        record = self.cache.get(key)
+        if record is not None:
+            self._counts["cache_hits"] += 1
+            completion = Completion.from_record(record)
+        else:
+            completion = await self._request("request", lambda client: self._send(client, prompt))
+            self._usage.add(completion.usage)
+            self.cache.put(key, completion.to_record())
+        if completion.finish == FINISH_BLOCKED or not completion.text.strip():
+            reason = completion.finish_detail or completion.finish
+            raise GenerationError(
+                Category.LLM_ERROR, f"no usable answer ({reason})", response=completion.text
+            )
+        return completion.text
+
     def _to_generation(
         self,
         request: GenerationRequest,
