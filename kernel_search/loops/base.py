@@ -25,7 +25,7 @@ log = logging.getLogger("kernel_search.loops")
 PROPOSAL_ERROR = "proposal_error"  # the proposer produced no code (LLM failure, nothing left to try)
 
 
-class BudgetSpent(Exception):  # noqa: N818 -- control flow: the loop's budget ran out
+class BudgetSpent(Exception):
     """Raised by `attempt` once the attempt or time budget is used up; `run` turns it into a stop reason."""
 
 
@@ -44,14 +44,16 @@ class LoopBudget:
             raise ValueError(f"target_speedup must be > 0, got {self.target_speedup}")
 
 
-class TargetReached(Exception):  # noqa: N818 -- control flow: the goal is met
+class TargetReached(Exception):
     pass
 
 
 class SearchLoop(abc.ABC):
     name = "base"
 
-    def __init__(self, proposer: Proposer, scorer: Scorer, budget: LoopBudget | None = None, *, seed: int = 0):
+    def __init__(
+        self, proposer: Proposer, scorer: Scorer, budget: LoopBudget | None = None, *, seed: int = 0
+    ):
         self.proposer = proposer
         self.scorer = scorer
         self.budget = budget or LoopBudget()
@@ -113,7 +115,10 @@ class SearchLoop(abc.ABC):
     def _check_budget(self) -> None:
         if len(self.attempts) >= self.budget.max_attempts:
             raise BudgetSpent(f"max_attempts={self.budget.max_attempts} reached")
-        if self.budget.max_seconds is not None and time.monotonic() - self._started >= self.budget.max_seconds:
+        if (
+            self.budget.max_seconds is not None
+            and time.monotonic() - self._started >= self.budget.max_seconds
+        ):
             raise BudgetSpent(f"max_seconds={self.budget.max_seconds:g} reached")
 
     def attempt(

@@ -79,7 +79,9 @@ class EvolveLoop(SearchLoop):
                 proposal = self.proposer.mutate(task, parent, inspirations, rng)
                 if proposal.exhausted:
                     continue
-                child = self.attempt(task, proposal, parent=parent, round=generation, island=island, cascade=self.cascade)
+                child = self.attempt(
+                    task, proposal, parent=parent, round=generation, island=island, cascade=self.cascade
+                )
                 self._record(island, child)
                 produced += 1
             if generation % self.migration_interval == 0:

@@ -44,6 +44,7 @@ def feedback_for(attempt: Attempt) -> str:
 
 def history_lines(history: Sequence[Attempt], limit: int = 8) -> list[str]:
     return [
-        f"- attempt {a.index} ({a.origin}): {describe_measurement(a)}" + (f" -- {a.description}" if a.description else "")
+        f"- attempt {a.index} ({a.origin}): {describe_measurement(a)}"
+        + (f" -- {a.description}" if a.description else "")
         for a in list(history)[-limit:]
     ]

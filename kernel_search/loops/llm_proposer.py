@@ -86,7 +86,9 @@ class LLMProposer(Proposer):
             "error": error,
         }
 
-    def _code_proposal(self, task: Task, kind: str, prompt: RenderedPrompt, origin: str, text: str) -> Proposal:
+    def _code_proposal(
+        self, task: Task, kind: str, prompt: RenderedPrompt, origin: str, text: str
+    ) -> Proposal:
         answer, accounting = self._ask(task, kind, prompt)
         code = extract_candidate(answer) if not accounting["error"] else ""
         if not code and not accounting["error"]:
@@ -124,7 +126,7 @@ class LLMProposer(Proposer):
         prompt = template.render(
             task_source=task.source.strip(),
             code=parent.code.strip(),
-            measurement=describe_measurement(parent),
+            measurement=parent.feedback or describe_measurement(parent),
             count=str(count),
             tried="\n".join(f"- {t}" for t in tried) or template.fragment("none"),
         )
@@ -134,13 +136,19 @@ class LLMProposer(Proposer):
         if ideas:  # the call's cost and messages ride on the first idea (one call produced them all)
             first = ideas[0]
             first.messages = accounting["messages"]
-            first.prompt_tokens, first.completion_tokens = accounting["prompt_tokens"], accounting["completion_tokens"]
+            first.prompt_tokens, first.completion_tokens = (
+                accounting["prompt_tokens"],
+                accounting["completion_tokens"],
+            )
             first.cost_usd = accounting["cost_usd"]
         return ideas
 
     def implement(self, task: Task, parent: Attempt, idea: Idea) -> Proposal:
         prompt = load_prompt("kernel_implement").render(
-            task_source=task.source.strip(), code=parent.code.strip(), idea=idea.text, contract=self._contract()
+            task_source=task.source.strip(),
+            code=parent.code.strip(),
+            idea=idea.text,
+            contract=self._contract(),
         )
         proposal = self._code_proposal(task, "implement", prompt, "llm-idea", idea.text)
         proposal.messages = idea.messages + proposal.messages
@@ -153,12 +161,14 @@ class LLMProposer(Proposer):
         template = load_prompt("kernel_evolve")
         shown = [a for a in inspirations if a.index != parent.index][:_MAX_INSPIRATIONS]
         rendered = [
-            template.fragment("inspiration", measurement=describe_measurement(a), code=a.code.strip()) for a in shown
+            template.fragment("inspiration", measurement=describe_measurement(a), code=a.code.strip())
+            for a in shown
         ]
         prompt = template.render(
             task_source=task.source.strip(),
             parent_code=parent.code.strip(),
             parent_measurement=describe_measurement(parent),
+            parent_feedback=parent.feedback or describe_measurement(parent),
             inspirations="\n\n".join(rendered) or template.fragment("none"),
             contract=self._contract(),
         )
@@ -168,3 +178,36 @@ class LLMProposer(Proposer):
         if not self._loop.is_closed():
             self._loop.run_until_complete(self.backend.aclose())
             self._loop.close()
+
+
+def build_llm_proposer(
+    model_name: str,
+    *,
+    cache_dir: str,
+    base_url: str | None = None,
+    api_style: str = "chat",
+    temperature: float = 0.7,
+    max_tokens: int = 8192,
+    max_concurrency: int = 4,
+    device: str = "cuda",
+    target_speedup: float = 1.0,
+) -> LLMProposer:
+    """An LLMProposer over the project's backend for `model_name` (ConfigError for a bad name or missing key)."""
+    from synth_modules.backends.llm_base import LLMBackend
+    from synth_modules.backends.registry import create_backend
+    from synth_modules.config import ConfigError, GeneratorConfig
+
+    config = GeneratorConfig(
+        model_name=model_name,
+        base_url=base_url,
+        api_style=api_style,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        max_concurrency=max_concurrency,
+        cache_dir=cache_dir,
+        output_dir=cache_dir,
+    )
+    backend = create_backend(config)
+    if not isinstance(backend, LLMBackend):
+        raise ConfigError(f"model {model_name!r} is not an LLM; leave --model out for the offline proposer")
+    return LLMProposer(backend, device=device, target_speedup=target_speedup)

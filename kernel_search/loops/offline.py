@@ -40,7 +40,9 @@ def _distance(space: ConfigSpace, first: Config, second: Config) -> float:
 def describe_change(before: Config | None, after: Config) -> str:
     if before is None:
         return "Inductor's code as captured"
-    changes = [f"{name}: {before[name]} -> {after[name]}" for name in after if before.get(name) != after[name]]
+    changes = [
+        f"{name}: {before[name]} -> {after[name]}" for name in after if before.get(name) != after[name]
+    ]
     return "; ".join(changes) or "no change"
 
 
@@ -82,7 +84,9 @@ class OfflineProposer(Proposer):
         return moves
 
     def _nothing_left(self, origin: str) -> Proposal:
-        return Proposal("", origin, "", error="no untried configuration left near this candidate", exhausted=True)
+        return Proposal(
+            "", origin, "", error="no untried configuration left near this candidate", exhausted=True
+        )
 
     # ----- Proposer ----------------------------------------------------------------------------------------
     def start(self, task: Task, count: int = 1) -> list[Proposal]:
