@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--out", required=True)
     ind.add_argument("--device", default="cuda")
     ind.add_argument("--jobs", type=int, default=1)
+    from kernel_search.loops.cli import add_subcommands  # refine, beam, priority, evolve, loops, run, ...
+
+    add_subcommands(sub)
     return parser
 
 
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"eval": cmd_eval, "eval-all": cmd_eval_all, "inductor-candidates": cmd_inductor}
     try:
-        return commands[args.command](args)
+        return (commands.get(args.command) or args.handler)(args)
     except (TaskError, ValueError) as error:
         print(f"kernel-search: error: {error}", file=sys.stderr)
         return 2
