@@ -19,7 +19,6 @@ from kernel_search.loops.scoring import Scorer
 from kernel_search.tasks import Task, load_task
 
 pytestmark = pytest.mark.timeout(300)
-STALE_KINDS = {"pointer_cache", "early_exit"}
 
 LOOP_SETTINGS: dict[str, dict[str, Any]] = {
     "refine": {},
@@ -97,9 +96,7 @@ def run_loop(name: str, variant: str, task: Task, scorer: Scorer, tmp_path: Path
 
 def check_trajectory(trajectory: Trajectory) -> None:
     verdicts = [(a.category, a.hack) for a in trajectory.attempts]
-    # the remembered answer is caught as stale: on new data in the same buffer, or on repeated calls
-    assert verdicts[0] == ("mismatch", None) and verdicts[2] == ("ok", None), verdicts
-    assert verdicts[1][0] == "reward_hack" and verdicts[1][1] in STALE_KINDS, verdicts
+    assert verdicts == [("mismatch", None), ("reward_hack", "try_except_fallback"), ("ok", None)], verdicts
     best = trajectory.best
     assert best is not None and best.code == CORRECT and best.index == 2
     assert best.speedup_vs_eager is not None and best.speedup_vs_eager >= 1.5

@@ -90,6 +90,9 @@ def add_subcommands(sub: Any) -> None:
     _evolve_options(every)
     for parser in (refine, beam, priority, evolve, every):
         parser.set_defaults(handler=cmd_loops)
+    from kernel_search.traces import add_subcommand as add_export_traces
+
+    add_export_traces(sub)
 
 
 def _beam_options(parser: argparse.ArgumentParser) -> None:

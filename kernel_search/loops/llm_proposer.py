@@ -3,19 +3,18 @@ local servers), so retries, the response cache, pacing and cost accounting are t
 
 Prompts live in prompts/kernel_*.toml. Each call is tagged `<task>/<kind>/<n>`: a rerun of the same loop is
 served from the response cache, while two calls with the same prompt in one run still get their own draws.
-Tokens and cost of each call are the backend's counters before and after it (loops call one at a time).
+Tokens and cost of each call are measured by `LLMCaller` (kernel_search/loops/llm_calls.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from kernel_search.loops.feedback import describe_measurement, history_lines
+from kernel_search.loops.llm_calls import LLMCaller
 from kernel_search.loops.proposal import Idea, Proposal, Proposer
 from kernel_search.loops.trajectory import Attempt
 from kernel_search.tasks import Task
@@ -53,38 +52,10 @@ class LLMProposer(Proposer):
         self.name = f"{backend.name}:{backend.model}"
         self.device = device
         self.target_speedup = target_speedup
-        self._loop = asyncio.new_event_loop()
-        self._calls: dict[str, int] = {}
+        self.caller = LLMCaller(backend)
 
-    # ----- one call ------------------------------------------------------------------------------------------
     def _ask(self, task: Task, kind: str, prompt: RenderedPrompt) -> tuple[str, dict[str, Any]]:
-        """(answer text, accounting) for one request; the text is "" and `error` set when it failed."""
-        from synth_modules.types import GenerationError
-
-        number = self._calls.get(f"{task.name}/{kind}", 0)
-        self._calls[f"{task.name}/{kind}"] = number + 1
-        before_usage, before_cost = self.backend.usage(), self.backend.cost_usd()
-        started = time.monotonic()
-        error = ""
-        try:
-            text = self._loop.run_until_complete(
-                self.backend.complete(prompt, tag=f"{task.name}/{kind}/{number}")
-            )
-        except GenerationError as failure:
-            text, error = failure.response or "", f"llm_error: {failure.message}"
-        after = self.backend.usage()
-        messages = [{"role": "user", "content": prompt.user}]
-        if prompt.system:
-            messages.insert(0, {"role": "system", "content": prompt.system})
-        messages.append({"role": "assistant", "content": text})
-        return text, {
-            "messages": messages,
-            "prompt_tokens": after.prompt_tokens - before_usage.prompt_tokens,
-            "completion_tokens": after.completion_tokens - before_usage.completion_tokens,
-            "cost_usd": self.backend.cost_usd() - before_cost,
-            "seconds": time.monotonic() - started,
-            "error": error,
-        }
+        return self.caller.ask(f"{task.name}/{kind}", prompt)
 
     def _code_proposal(
         self, task: Task, kind: str, prompt: RenderedPrompt, origin: str, text: str
@@ -175,9 +146,7 @@ class LLMProposer(Proposer):
         return self._code_proposal(task, "evolve", prompt, "llm-mutation", f"child of attempt {parent.index}")
 
     def close(self) -> None:
-        if not self._loop.is_closed():
-            self._loop.run_until_complete(self.backend.aclose())
-            self._loop.close()
+        self.caller.close()
 
 
 def build_llm_proposer(
