@@ -17,6 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from kernel_search import tune_cli
+from kernel_search.loops import cli as loops_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
 from kernel_search.inductor import candidate_path
@@ -75,9 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--out", required=True)
     ind.add_argument("--device", default="cuda")
     ind.add_argument("--jobs", type=int, default=1)
-    from kernel_search.loops.cli import add_subcommands  # refine, beam, priority, evolve, loops, run, ...
-
-    add_subcommands(sub)
+    tune_cli.register(sub)  # tune, tune-pairs (kernel_search/tune_cli.py)
+    loops_cli.register(sub)  # refine, beam, priority, evolve, loops, export-traces, run, discover, demo
     return parser
 
 
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"eval": cmd_eval, "eval-all": cmd_eval_all, "inductor-candidates": cmd_inductor}
     try:
-        return (commands.get(args.command) or args.handler)(args)
+        return commands[args.command](args) if args.command in commands else args.func(args)
     except (TaskError, ValueError) as error:
         print(f"kernel-search: error: {error}", file=sys.stderr)
         return 2

@@ -170,7 +170,7 @@ def add_subcommand(sub: Any) -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--device", default="cuda", help="the device named in synthesized prompts")
-    parser.set_defaults(handler=cmd_export_traces)
+    parser.set_defaults(func=cmd_export_traces)
 
 
 def cmd_export_traces(args: argparse.Namespace) -> int:

@@ -69,7 +69,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def add_subcommands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Register the loop subcommands on kernel-search's parser."""
     refine = sub.add_parser("refine", help="sequential refinement with the evaluator's feedback")
     add_common(refine)
@@ -89,7 +89,7 @@ def add_subcommands(sub: Any) -> None:
     _priority_options(every)
     _evolve_options(every)
     for parser in (refine, beam, priority, evolve, every):
-        parser.set_defaults(handler=cmd_loops)
+        parser.set_defaults(func=cmd_loops)
     from kernel_search.traces import add_subcommand as add_export_traces
 
     add_export_traces(sub)

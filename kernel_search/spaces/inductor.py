@@ -1,7 +1,7 @@
 """The `inductor` space: torch.compile's mode and Inductor options for one task.
 
-A candidate is the task's own source plus a `ModelNew(Model)` whose forward runs through
-`torch.compile(..., options=...)`. The mode is expanded into the options it stands for
+A candidate is the task's own source with its class renamed (candidates may not use the task's `Model`) plus a
+`ModelNew` subclass whose forward runs through `torch.compile(..., options=...)`. The mode is expanded into the options it stands for
 (`torch._inductor.list_mode_options`) before rendering, so a mode and the same options spelled out render the
 same source and are measured once. The validity predicate refuses configs whose explicit options contradict
 their mode (e.g. mode=max-autotune with max_autotune=False), and gemm backends without autotuning (unused).
@@ -50,8 +50,8 @@ _TEMPLATE = '''{task_source}
 _KERNEL_SEARCH_OPTIONS = {options}
 
 
-class ModelNew(Model):
-    """The task's Model, its forward compiled by Inductor with the searched options."""
+class ModelNew(_KernelSearchEager):
+    """The task's computation, its forward compiled by Inductor with the searched options."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,16 +82,19 @@ def effective_options(config: Config) -> dict[str, Any]:
 
 
 class InductorSpace(TaskSpace):
-    name = "inductor"
+    name = "inductor"  # "inductor-small" for the enumerable profile (set in __init__)
 
     def __init__(self, task_source: str, device: str = "cuda", profile: str = "full"):
         if profile not in {"full", "small"}:
             raise ValueError(f"inductor space profile must be 'full' or 'small', got {profile!r}")
         if "class Model" not in task_source:
             raise ValueError("the inductor space needs a KernelBench task source defining class Model")
-        self.task_source = task_source.rstrip() + "\n"
+        from synth_modules.program import rename_class
+
+        self.task_source = rename_class(task_source, "Model", "_KernelSearchEager").rstrip() + "\n"
         self.device = device
         self.profile = profile
+        self.name = "inductor" if profile == "full" else "inductor-small"
 
     def parameters(self) -> dict[str, list[Any]]:
         options = FULL_OPTIONS if self.profile == "full" else SMALL_OPTIONS

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from synth_modules.export.pairs import format_rejected, read_meta, read_pairs
-from synth_modules.export.schema import COLUMNS, card_features, feature_label, rows_to_table
+from synth_modules.export.schema import COLUMNS, card_features, columns_for, feature_label, rows_to_table
 
 DATA_DIR = "data"
 CARD_FILE = "README.md"
@@ -38,7 +38,9 @@ class HfExport:
     card: Path
 
 
-def _card_yaml(rows: int, num_bytes: int, download_size: int, license_id: str, pretty_name: str) -> str:
+def _card_yaml(
+    rows: int, num_bytes: int, download_size: int, license_id: str, pretty_name: str, columns: tuple = COLUMNS
+) -> str:
     header = {
         "license": license_id,
         "pretty_name": pretty_name,
@@ -49,7 +51,7 @@ def _card_yaml(rows: int, num_bytes: int, download_size: int, license_id: str, p
             {"config_name": "default", "data_files": [{"split": "train", "path": f"{DATA_DIR}/train-*"}]}
         ],
         "dataset_info": {
-            "features": card_features(),
+            "features": card_features(columns),
             "splits": [{"name": "train", "num_bytes": num_bytes, "num_examples": rows}],
             "download_size": download_size,
             "dataset_size": num_bytes,
@@ -70,7 +72,7 @@ def _size_category(rows: int) -> str:
     return "n>1M"
 
 
-def _card_body(pretty_name: str, rows: int, meta: dict[str, Any]) -> str:
+def _card_body(pretty_name: str, rows: int, meta: dict[str, Any], columns: tuple = COLUMNS) -> str:
     counts = meta.get("counts", {})
     rejected = counts.get("rejected", {})
     settings = meta.get("settings", {})
@@ -98,7 +100,7 @@ def _card_body(pretty_name: str, rows: int, meta: dict[str, Any]) -> str:
         "",
         "| column | type | meaning |",
         "| --- | --- | --- |",
-        *(f"| `{c.name}` | {feature_label(c)} | {c.description} |" for c in COLUMNS),
+        *(f"| `{c.name}` | {feature_label(c)} | {c.description} |" for c in columns),
         "",
         "The first twelve columns are KernelBook's; the rest are synth-torch metadata.",
         "",
@@ -147,8 +149,13 @@ def export_hf(
         shards.append(shard)
     download_size = sum(s.stat().st_size for s in shards)
     card = out / CARD_FILE
-    text = "---\n" + _card_yaml(len(rows), table.nbytes, download_size, license_id, pretty_name) + "---\n\n"
-    card.write_text(text + _card_body(pretty_name, len(rows), meta), encoding="utf-8")
+    columns = columns_for(rows)  # tuned-pair columns (kernel-search tune-pairs) when the rows carry them
+    text = (
+        "---\n"
+        + _card_yaml(len(rows), table.nbytes, download_size, license_id, pretty_name, columns)
+        + "---\n\n"
+    )
+    card.write_text(text + _card_body(pretty_name, len(rows), meta, columns), encoding="utf-8")
     return HfExport(rows=len(rows), shards=shards, card=card)
 
 

@@ -57,6 +57,24 @@ OWN_COLUMNS: tuple[Column, ...] = (
 COLUMNS: tuple[Column, ...] = KERNELBOOK_COLUMNS + OWN_COLUMNS
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 PAIR_SCHEMA = pa.schema([pa.field(c.name, c.type) for c in COLUMNS])
+# Added by `kernel-search tune-pairs` (a pairs file has all of them or none); null where no variant was measured.
+TUNED_COLUMNS: tuple[Column, ...] = (
+    Column("tuned_triton_code", pa.string(), "triton_code with the fastest verified launch configuration"),
+    Column("tuned_launch_config", pa.string(), "JSON: that configuration (<kernel>.XBLOCK, .num_warps, ...)"),
+    Column("tuned_runtime_us", pa.float64(), "median runtime of tuned_triton_code (microseconds, GPU)"),
+    Column("default_runtime_us", pa.float64(), "median runtime of triton_code as exported, same run"),
+    Column(
+        "tuned_speedup_vs_default",
+        pa.float64(),
+        "default_runtime_us / tuned_runtime_us (1.0: Inductor's pick)",
+    ),
+)
+
+
+def columns_for(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+    """The table's columns: the pair columns, plus the tuned ones when the rows carry them."""
+    return COLUMNS + TUNED_COLUMNS if rows and TUNED_COLUMNS[0].name in rows[0] else COLUMNS
+
 
 # Provenance columns a crawled program's manifest line may carry (github_index); synthetic programs have none.
 _PROVENANCE = ("repo_name", "module_name", "licenses", "stars", "sha", "repo_link")
@@ -99,18 +117,19 @@ def pair_row(program: ProgramRecord, result: dict[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in COLUMN_NAMES}
 
 
-def check_row(row: dict[str, Any]) -> None:
+def check_row(row: dict[str, Any], names: tuple[str, ...] = COLUMN_NAMES) -> None:
     """Raise ValueError if `row` lacks a column or has one the table does not know."""
-    missing = [n for n in COLUMN_NAMES if n not in row]
-    extra = [n for n in row if n not in COLUMN_NAMES]
+    missing = [n for n in names if n not in row]
+    extra = [n for n in row if n not in names]
     if missing or extra:
         raise ValueError(f"pair row columns: missing {missing}, unexpected {extra}")
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    columns = columns_for(rows)
     for row in rows:
-        check_row(row)
-    return pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
+        check_row(row, tuple(c.name for c in columns))
+    return pa.Table.from_pylist(rows, schema=pa.schema([pa.field(c.name, c.type) for c in columns]))
 
 
 def _feature(data_type: pa.DataType) -> dict[str, Any]:
@@ -127,6 +146,6 @@ def feature_label(column: Column) -> str:
     return feature.get("dtype") or f"sequence of {feature['sequence']}"
 
 
-def card_features() -> list[dict[str, Any]]:
+def card_features(columns: tuple[Column, ...] = COLUMNS) -> list[dict[str, Any]]:
     """`dataset_info.features` for the dataset card, in the Hub's YAML form."""
-    return [{"name": c.name, **_feature(c.type)} for c in COLUMNS]
+    return [{"name": c.name, **_feature(c.type)} for c in columns]
