@@ -90,9 +90,11 @@ def register(sub: Any) -> None:
     _evolve_options(every)
     for parser in (refine, beam, priority, evolve, every):
         parser.set_defaults(func=cmd_loops)
+    from kernel_search.research.cli import register as add_research
     from kernel_search.traces import add_subcommand as add_export_traces
 
     add_export_traces(sub)
+    add_research(sub)
 
 
 def _beam_options(parser: argparse.ArgumentParser) -> None:
@@ -158,20 +160,26 @@ def evaluator_options(args: argparse.Namespace, offline_cpu: bool) -> EvalOption
     )
 
 
+def pairs_from_rows(pairs_path: str, tasks: list[Task], *, cpu: bool) -> dict[str, Any]:
+    """Each task's pair from an export-pairs pairs.jsonl, matched by the task's id (export-seeds) or name."""
+    rows = [json.loads(line) for line in Path(pairs_path).read_text(encoding="utf-8").splitlines() if line]
+    by_key = {str(r.get("id")): r for r in rows} | {str(r.get("entry_point")): r for r in rows}
+    pairs: dict[str, Any] = {}
+    for task in tasks:
+        row = (
+            by_key.get(str(task.meta.get("id")))
+            or by_key.get(task.name)
+            or by_key.get(task.name.split("_", 1)[-1])
+        )
+        pairs[task.name] = pair_from_export_row(row, cpu=cpu) if row else f"not in {pairs_path}"
+    return pairs
+
+
 def offline_pairs(args: argparse.Namespace, tasks: list[Task], out: Path) -> dict[str, Any]:
-    """Each task's starting pair: rows of --pairs (matched by task name or id), else captured on CUDA."""
-    cpu = args.device == "cpu"
+    """Each task's starting pair: rows of --pairs, else captured on CUDA."""
     if args.pairs:
-        rows = [
-            json.loads(line) for line in Path(args.pairs).read_text(encoding="utf-8").splitlines() if line
-        ]
-        by_key = {str(r.get("id")): r for r in rows} | {str(r.get("entry_point")): r for r in rows}
-        pairs: dict[str, Any] = {}
-        for task in tasks:
-            row = by_key.get(str(task.meta.get("id"))) or by_key.get(task.name)
-            pairs[task.name] = pair_from_export_row(row, cpu=cpu) if row else f"not in {args.pairs}"
-        return pairs
-    if cpu:
+        return pairs_from_rows(args.pairs, tasks, cpu=args.device == "cpu")
+    if args.device == "cpu":
         return {t.name: "Inductor writes Triton only for CUDA: pass --pairs for CPU runs" for t in tasks}
     return capture_pairs(tasks, out / "pairs", args.device, args.capture_jobs)
 

@@ -44,17 +44,11 @@ def pair_from_export_row(row: dict[str, Any], *, cpu: bool = False) -> Pair:
 
 
 def task_source_from_export_row(row: dict[str, Any]) -> str:
-    """The row's PyTorch program as a KernelBench task (class Model, flat get_init_inputs), as export-seeds writes."""
-    from synth_modules.export.programs import import_file, init_inputs
-    from synth_modules.export.seeds import flat_init_inputs, seed_source
+    """The row's PyTorch program as a KernelBench task (the config search's `pair_task_source`)."""
+    from kernel_search.pairs import pair_task_source
 
     with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "program.py"
-        path.write_text(str(row["python_code"]), encoding="utf-8")
-        module = import_file(path, prefix="kernel_search_seed")
-        args, kwargs = init_inputs(module)
-        flat = flat_init_inputs(getattr(module, str(row["entry_point"])), args, kwargs)
-    return seed_source(str(row["python_code"]), str(row["entry_point"]), flat)
+        return pair_task_source(row, Path(scratch))
 
 
 # ----- capture on CUDA ----------------------------------------------------------------------------------------
