@@ -67,6 +67,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--capture-jobs", type=int, default=4, help="parallel Inductor captures")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="(loop, task) runs at once (timing stays serial)")
 
 
 def register(sub: Any) -> None:

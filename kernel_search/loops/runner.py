@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class LoopRequest:
     )  # loop name -> constructor keywords
     seed: int = 0
     title: str = "kernel-search loops"
+    jobs: int = 1  # (loop, task) runs at once: evaluations compile in parallel, timing stays one at a time
 
 
 def trajectory_path(root: Path, loop: str, task: str) -> Path:
@@ -101,21 +103,31 @@ def run_loops(
                             "seed": request.seed, **(metadata or {})})  # fmt: skip
     scorer = make_scorer(database)
     by_loop: dict[str, list[Trajectory]] = {name: [] for name in request.loops}
+    jobs = [(name, task) for name in request.loops for task in tasks]
+
+    def run_one(name: str, task: Task) -> Trajectory:
+        proposer = make_proposer()  # one per (loop, task): proposers keep per-task state and clients
+        try:
+            loop = LOOPS[name](
+                proposer, scorer, request.budget, seed=request.seed, **request.loop_settings.get(name, {})
+            )
+            return loop.run(task)
+        finally:
+            proposer.close()
+
     try:
-        for name in request.loops:
-            proposer = make_proposer()
-            try:
-                for task in tasks:
-                    run_id = f"{task.name}/loops/{name}/seed{request.seed}"
-                    settings = request.loop_settings.get(name, {})
-                    database.start_run(run_id, task.name, "loops", name, request.seed, settings)
-                    loop = LOOPS[name](proposer, scorer, request.budget, seed=request.seed, **settings)
-                    trajectory = loop.run(task)
-                    trajectory.save(trajectory_path(rundir.root, name, task.name))
+        with ThreadPoolExecutor(max(1, request.jobs)) as pool:
+            futures = [(name, task, pool.submit(run_one, name, task)) for name, task in jobs]
+            for name, task, future in futures:  # database writes stay on this thread, in a fixed order
+                trajectory = future.result()
+                run_id = f"{task.name}/loops/{name}/seed{request.seed}"
+                with scorer.store_lock:
+                    database.start_run(
+                        run_id, task.name, "loops", name, request.seed, request.loop_settings.get(name, {})
+                    )
                     _record_in_database(database, run_id, trajectory)
-                    by_loop[name].append(trajectory)
-            finally:
-                proposer.close()
+                trajectory.save(trajectory_path(rundir.root, name, task.name))
+                by_loop[name].append(trajectory)
         _write_results(rundir, request, by_loop, scorer)
     finally:
         database.close()

@@ -18,6 +18,7 @@ from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSe
 from kernel_search.tasks import Task
 
 SPACE_LABEL = "llm-loops"
+EVALUATOR_ERROR = "evaluator error"
 
 
 class MeasurementStore(Protocol):
@@ -45,6 +46,7 @@ class Scorer:
         self.store = store
         self._memory: dict[tuple[str, str], EvalResult] = {}
         self._lock = threading.Lock()
+        self.store_lock = threading.Lock()  # one database connection, loops on several threads
         self.evaluations = 0  # evaluator runs actually made (cache hits excluded)
 
     def _key(self, task: Task, source: str, stage: str) -> tuple[str, str]:
@@ -57,20 +59,31 @@ class Scorer:
             if key in self._memory:
                 return self._memory[key], True
         if self.store is not None:
-            record = self.store.measurement(key[1])
+            with self.store_lock:
+                record = self.store.measurement(key[1])
             if record and record.get("task") == task.name:
                 result = EvalResult.from_dict(record)
                 with self._lock:
                     self._memory[key] = result
                 return result, True
-        result = self.evaluator.evaluate(task, source, name)
-        self.evaluations += 1
+        result = self._evaluate(self.evaluator, task, source, name)
         with self._lock:
+            self.evaluations += 1
             self._memory[key] = result
-        if self.store is not None:
-            self.store.add_candidate(key[1], task.name, SPACE_LABEL, source)
-            self.store.add_measurement(key[1], task.name, result.to_dict())
+        if self.store is not None and not result.message.startswith(EVALUATOR_ERROR):
+            with self.store_lock:
+                self.store.add_candidate(key[1], task.name, SPACE_LABEL, source)
+                self.store.add_measurement(key[1], task.name, result.to_dict())
         return result, False
+
+    @staticmethod
+    def _evaluate(evaluator: Evaluator, task: Task, source: str, name: str) -> EvalResult:
+        """The evaluator's verdict; its own failure (not the candidate's) is a crash that is not stored."""
+        try:
+            return evaluator.evaluate(task, source, name)
+        except Exception as error:
+            message = f"{EVALUATOR_ERROR}: {type(error).__name__}: {error}"[:1000]
+            return EvalResult.failure(task.name, name, "crash", message)
 
     def screen(self, task: Task, source: str, name: str) -> tuple[EvalResult, bool]:
         """The cheap correctness stage (never stored: its timing is not a measurement)."""
@@ -81,8 +94,8 @@ class Scorer:
                 return self._memory[full], True
             if key in self._memory:
                 return self._memory[key], True
-        result = self.screener.evaluate(task, source, name)
-        self.evaluations += 1
+        result = self._evaluate(self.screener, task, source, name)
         with self._lock:
+            self.evaluations += 1
             self._memory[key] = result
         return result, False
