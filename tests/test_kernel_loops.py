@@ -156,3 +156,19 @@ def test_a_rerun_is_served_from_the_response_cache(task: Task, scorer: Scorer, t
     assert server.generation_requests == []  # every answer came from the cache
     assert [a.code for a in again.attempts] == [a.code for a in first.attempts]
     assert again.prompt_tokens == 0 and first.prompt_tokens > 0
+
+
+def test_concurrent_requests_for_one_candidate_share_one_evaluation(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "1_RowSoftmax.py").write_text(TASK, encoding="utf-8")
+    task = load_task(tmp_path / "1_RowSoftmax.py")
+    options = EvalOptions(baselines=(), timing=TimingSettings(budget_s=0.0), cache_dir=str(tmp_path / "ev"))
+    scorer = Scorer(Evaluator("cpu", options))
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda i: scorer.measure(task, CORRECT, f"copy-{i}"), range(4)))
+    assert scorer.evaluations == 1  # three threads waited for the one running evaluation
+    assert sorted(cached for _, cached in outcomes) == [False, True, True, True]
+    assert len({id(result) for result, _ in outcomes}) == 1 and outcomes[0][0].category == "ok"
+    screened, cached = scorer.screen(task, CORRECT, "again")  # a full measurement answers the cheap stage too
+    assert cached and screened is outcomes[0][0]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
@@ -40,62 +42,81 @@ def screening_options(options: EvalOptions) -> EvalOptions:
 
 
 class Scorer:
-    def __init__(self, evaluator: Evaluator, store: MeasurementStore | None = None):
+    def __init__(
+        self, evaluator: Evaluator, store: MeasurementStore | None = None, *, max_parallel: int = 16
+    ):
         self.evaluator = evaluator
         self.screener = Evaluator(evaluator.device, screening_options(evaluator.options))
         self.store = store
-        self._memory: dict[tuple[str, str], EvalResult] = {}
+        # key -> the (possibly still running) evaluation: loops on several threads share one measurement
+        self._memory: dict[tuple[str, str], Future[EvalResult]] = {}
         self._lock = threading.Lock()
         self.store_lock = threading.Lock()  # one database connection, loops on several threads
+        self._slots = threading.BoundedSemaphore(max(1, max_parallel))  # evaluator processes at once
         self.evaluations = 0  # evaluator runs actually made (cache hits excluded)
 
     def _key(self, task: Task, source: str, stage: str) -> tuple[str, str]:
         return (f"{task.sha}:{stage}", source_digest(source))
 
+    def _once(
+        self, key: tuple[str, str], compute: Callable[[], tuple[EvalResult, bool]]
+    ) -> tuple[EvalResult, bool]:
+        """`compute()` for the first asker of `key`; everyone else (also while it runs) gets its result, cached."""
+        with self._lock:
+            future = self._memory.get(key)
+            owner = future is None
+            if owner:
+                future = self._memory[key] = Future()
+        assert future is not None
+        if not owner:
+            return future.result(), True
+        try:
+            result, cached = compute()
+        except BaseException as error:
+            with self._lock:
+                del self._memory[key]
+            future.set_exception(error)
+            raise
+        future.set_result(result)
+        return result, cached
+
     def measure(self, task: Task, source: str, name: str) -> tuple[EvalResult, bool]:
         """(the full evaluation, whether it came from the cache)."""
         key = self._key(task, source, "full")
-        with self._lock:
-            if key in self._memory:
-                return self._memory[key], True
-        if self.store is not None:
-            with self.store_lock:
-                record = self.store.measurement(key[1])
-            if record and record.get("task") == task.name:
-                result = EvalResult.from_dict(record)
-                with self._lock:
-                    self._memory[key] = result
-                return result, True
-        result = self._evaluate(self.evaluator, task, source, name)
-        with self._lock:
-            self.evaluations += 1
-            self._memory[key] = result
-        if self.store is not None and not result.message.startswith(EVALUATOR_ERROR):
-            with self.store_lock:
-                self.store.add_candidate(key[1], task.name, SPACE_LABEL, source)
-                self.store.add_measurement(key[1], task.name, result.to_dict())
-        return result, False
 
-    @staticmethod
-    def _evaluate(evaluator: Evaluator, task: Task, source: str, name: str) -> EvalResult:
+        def compute() -> tuple[EvalResult, bool]:
+            if self.store is not None:
+                with self.store_lock:
+                    record = self.store.measurement(key[1])
+                if record and record.get("task") == task.name:
+                    return EvalResult.from_dict(record), True
+            result = self._evaluate(self.evaluator, task, source, name)
+            if self.store is not None and not result.message.startswith(EVALUATOR_ERROR):
+                with self.store_lock:
+                    self.store.add_candidate(key[1], task.name, SPACE_LABEL, source)
+                    self.store.add_measurement(key[1], task.name, result.to_dict())
+            return result, False
+
+        return self._once(key, compute)
+
+    def _evaluate(self, evaluator: Evaluator, task: Task, source: str, name: str) -> EvalResult:
         """The evaluator's verdict; its own failure (not the candidate's) is a crash that is not stored."""
-        try:
-            return evaluator.evaluate(task, source, name)
-        except Exception as error:
-            message = f"{EVALUATOR_ERROR}: {type(error).__name__}: {error}"[:1000]
-            return EvalResult.failure(task.name, name, "crash", message)
+        with self._slots:
+            with self._lock:
+                self.evaluations += 1
+            try:
+                return evaluator.evaluate(task, source, name)
+            except Exception as error:
+                message = f"{EVALUATOR_ERROR}: {type(error).__name__}: {error}"[:1000]
+                return EvalResult.failure(task.name, name, "crash", message)
 
     def screen(self, task: Task, source: str, name: str) -> tuple[EvalResult, bool]:
         """The cheap correctness stage (never stored: its timing is not a measurement)."""
-        full = self._key(task, source, "full")
-        key = self._key(task, source, "screen")
         with self._lock:
-            if full in self._memory:
-                return self._memory[full], True
-            if key in self._memory:
-                return self._memory[key], True
-        result = self._evaluate(self.screener, task, source, name)
-        with self._lock:
-            self.evaluations += 1
-            self._memory[key] = result
-        return result, False
+            full = self._memory.get(self._key(task, source, "full"))
+        if full is not None and full.done() and full.exception() is None:
+            return full.result(), True
+        return self._once(
+            self._key(task, source, "screen"),
+            lambda: (self._evaluate(self.screener, task, source, name), False),
+        )
