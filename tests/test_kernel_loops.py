@@ -172,3 +172,30 @@ def test_concurrent_requests_for_one_candidate_share_one_evaluation(tmp_path: Pa
     assert len({id(result) for result, _ in outcomes}) == 1 and outcomes[0][0].category == "ok"
     screened, cached = scorer.screen(task, CORRECT, "again")  # a full measurement answers the cheap stage too
     assert cached and screened is outcomes[0][0]
+
+
+def test_the_refine_command_with_kernelbench_dspy_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from kernel_search.cli import main
+
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "1_RowSoftmax.py").write_text(TASK, encoding="utf-8")
+    with LoopbackLLMServer("openai", responder=ScriptedModel()) as server:
+        common = ["--model", "gpt-4o-mini", "--base-url", server.openai_base_url, "--device", "cpu",
+                  "--baselines", "none", "--budget-s", "0", "--num_correct_trials", "3", "--num_perf_trials", "30",
+                  "--cache-dir", str(tmp_path / "ev")]  # fmt: skip
+        out = tmp_path / "run"
+        args = ["refine", str(folder), "--task_idx", "1", "--max_attempts", "4", "--target_speedup", "1.5"]
+        assert main([*args, *common, "--save_results", "--out", str(out), "--verbose"]) == 0
+        line = json.loads(capsys.readouterr().out.splitlines()[0])
+        assert line["loop"] == "refine" and line["solved"] == 1 and line["rejected_hacks"] == 1
+        assert (out / "trajectories" / "refine" / "1_RowSoftmax.json").is_file()
+        assert main(["beam", str(folder), "--dry-run", *common, "--out", str(tmp_path / "dry")]) == 0
+        dry = json.loads(capsys.readouterr().out.splitlines()[0])
+        assert dry["attempts"] == 1  # --dry-run: one candidate, proposed and evaluated
+    assert main(["refine", str(folder), "--task_idx", "2", "--device", "cpu"]) == 2
+    assert "--task_idx 2 is out of range" in capsys.readouterr().err
