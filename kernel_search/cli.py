@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from kernel_search import tune_cli
@@ -31,6 +31,7 @@ def _options(args: argparse.Namespace) -> EvalOptions:
     env = dict(item.split("=", 1) for item in args.env)
     return EvalOptions(
         timeout_s=args.timeout_s,
+        baseline_timeout_s=args.baseline_timeout_s,
         baselines=baselines,
         cache_dir=args.cache_dir,
         seed=args.seed,
@@ -42,6 +43,9 @@ def _options(args: argparse.Namespace) -> EvalOptions:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default cuda)")
     parser.add_argument("--timeout-s", type=float, default=300.0, help="per candidate, worker start included")
+    parser.add_argument(
+        "--baseline-timeout-s", type=float, default=900.0, help="per task's compiled baselines"
+    )
     parser.add_argument(
         "--baselines",
         default=",".join(COMPILE_MODES),
@@ -69,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("candidates", help="folder with one <task name>.py per task")
     many.add_argument("--out", required=True)
     many.add_argument("--jobs", type=int, default=1, help="parallel workers (timing is still one at a time)")
+    many.add_argument("--limit", type=int, default=0, help="only the first N tasks")
     _common(many)
     ind = sub.add_parser(
         "inductor-candidates", help="write Inductor's generated code for each task as ModelNew"
@@ -124,9 +129,26 @@ def cmd_eval_all(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with Evaluator(args.device, _options(args)) as evaluator, ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda t: _evaluate_pair(evaluator, t, folder), tasks))
-    with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
+    if args.limit:
+        tasks = tasks[: args.limit]
+    by_task: dict[str, EvalResult] = {}
+    with (
+        Evaluator(args.device, _options(args)) as evaluator,
+        ThreadPoolExecutor(max(1, args.jobs)) as pool,
+        open(out / "results.jsonl", "w", encoding="utf-8") as fh,
+    ):
+        futures = [pool.submit(_evaluate_pair, evaluator, t, folder) for t in tasks]
+        for future in as_completed(
+            futures
+        ):  # each row lands as soon as it is known (a killed run keeps them)
+            result = future.result()
+            by_task[result.task] = result
+            fh.write(result.to_json() + "\n")
+            fh.flush()
+            print(f"[{len(by_task)}/{len(tasks)}] {result.task}: {result.category}"
+                  + (f":{result.hack}" if result.hack else "") + f" ({result.seconds:.1f} s)", flush=True)  # fmt: skip
+    results = [by_task[t.name] for t in tasks]
+    with open(out / "results.jsonl", "w", encoding="utf-8") as fh:  # rewritten in task order
         for result in results:
             fh.write(result.to_json() + "\n")
     title = f"kernel-search eval-all: {args.tasks} x {args.candidates} ({time.monotonic() - started:.0f} s)"

@@ -159,6 +159,7 @@ class Evaluator:
             if missing:
                 request = self._request(task, "baseline", baselines=missing)
                 shared = os.path.join(self.cache_dir, "compile-cache")
+                os.makedirs(shared, exist_ok=True)
                 run = run_isolated(
                     WORKER_MODULE, request, self._isolation(self.options.baseline_timeout_s, shared)
                 )
@@ -166,10 +167,10 @@ class Evaluator:
                 entry.setdefault("baselines", {}).update(
                     {k: v for k, v in (reply.get("baselines") or {}).items() if k in missing}
                 )
-                errors = dict(reply.get("errors") or {})
-                if not reply.get("baselines"):
-                    errors.update({b: reply.get("message") or _death(run) for b in missing})
-                entry.setdefault("errors", {}).update(errors)
+                if not reply.get("baselines"):  # the worker itself failed: report it, cache nothing
+                    failure = reply.get("message") or _death(run)
+                    return {**entry, "errors": {**entry.get("errors", {}), **dict.fromkeys(missing, failure)}}
+                entry.setdefault("errors", {}).update(reply.get("errors") or {})
                 entry["task"] = task.name
                 self.cache.put(key, entry)
         return entry
@@ -186,6 +187,8 @@ class Evaluator:
             value = entry.get("baselines", {}).get(name)
             if value:
                 result.baselines[name] = value
+            elif name in entry.get("errors", {}):
+                result.timing.setdefault("baseline_errors", {})[name] = entry["errors"][name][:300]
         if result.baselines.get(bl.COMPILE):
             result.speedup_vs_compile = result.baselines[bl.COMPILE] / result.runtime_us
 

@@ -8,6 +8,7 @@ pays for them once per task and machine.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -85,7 +86,9 @@ def measure_baselines(request: dict[str, Any], lock: Any, send: Callable[..., No
         # A copy per mode: Dynamo's guards on the module instance keep each mode's compiled code apart.
         compiled = torch.compile(copy.deepcopy(model), mode=COMPILE_MODES[name])
         try:
-            with torch.no_grad(), lock.shared():
+            # Autotuning benchmarks on the device (shared lock); a default compile is CPU work (no lock).
+            guard = lock.shared() if name == MAX_AUTOTUNE else contextlib.nullcontext()
+            with torch.no_grad(), guard:
                 compiled(*inputs)
                 if device.startswith("cuda"):
                     torch.cuda.synchronize()

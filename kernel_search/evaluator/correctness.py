@@ -18,6 +18,8 @@ from torch import nn
 # with a payload no arithmetic produces, so "returned stale memory" is told apart from "computed NaN".
 POISON_16 = 0x7FA5
 _POISON_POOL_BYTES = 256 << 20  # CUDA: one large block the caching allocator will carve outputs from
+_POISON_COPIES_CUDA, _POISON_COPIES_CPU = 32, 4  # poisoned blocks per expected output size
+_POISON_MAX_BYTES = 1 << 30
 # dtype -> (rtol, atol as a fraction of max |reference|)
 TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.float64: (1e-7, 1e-7),
@@ -74,6 +76,13 @@ def share_weights(reference: nn.Module, candidate: nn.Module) -> str:
     ref_state = reference.state_dict()
     cand_state = candidate.state_dict()
     if set(ref_state) == set(cand_state):
+        wrong = [
+            k
+            for k, v in ref_state.items()
+            if v.shape != cand_state[k].shape or v.dtype != cand_state[k].dtype
+        ]
+        if wrong:
+            raise ValueError(f"ModelNew's {', '.join(wrong[:3])} differ from Model's in shape or dtype")
         candidate.load_state_dict(ref_state, strict=True)
         return "state_dict"
     ref_items, cand_items = list(ref_state.values()), list(cand_state.values())
@@ -143,18 +152,23 @@ def _poisoned(nbytes: int, device: str) -> torch.Tensor:
 def poison_free_memory(device: str, output_bytes: Sequence[int]) -> None:
     """Fill the memory the next allocations will get with the poison pattern, then free it.
 
-    Blocks of each expected output size (where a just-freed result would otherwise be reused) and, on CUDA, one
-    large block after emptying the cache, so the caching allocator carves the candidate's buffers from poison.
+    The allocator hands out the best-fitting free block, so one poisoned block is not enough: freed results
+    of the same size (the reference's, earlier calls') would be picked first. Many blocks of each expected
+    output size are taken (exhausting the free ones of that size) and poisoned, plus, on CUDA, one large block
+    after emptying the cache, so every block the candidate can get next holds the pattern.
     """
+    copies = _POISON_COPIES_CUDA if device.startswith("cuda") else _POISON_COPIES_CPU
+    sizes = [n for n in output_bytes if n > 0]
+    budget = max(1, _POISON_MAX_BYTES // max(1, sum(sizes) or 1))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
         pool = _poisoned(_POISON_POOL_BYTES, device)
-        blocks = [_poisoned(n, device) for n in output_bytes]
+        blocks = [_poisoned(n, device) for n in sizes for _ in range(min(copies, budget))]
         torch.cuda.synchronize()
         del pool, blocks
     else:
-        blocks = [_poisoned(n, device) for n in output_bytes for _ in range(2)]
+        blocks = [_poisoned(n, device) for n in sizes for _ in range(min(copies, budget))]
         del blocks
 
 

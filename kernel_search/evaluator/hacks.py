@@ -205,9 +205,9 @@ def check_precision_casts(tree: ast.Module, source: str) -> str | None:
 
 # name -> (kind, check). Order matters only for which reason is reported first.
 STRICT: dict[str, tuple[str, Check]] = {
-    "dynamic_code": (DYNAMIC_CODE, check_dynamic_code),
-    "patched_functions": (PATCHED_TIMING, check_patching),
     "reference_use": (CALLS_REFERENCE, check_reference_use),
+    "patched_functions": (PATCHED_TIMING, check_patching),
+    "dynamic_code": (DYNAMIC_CODE, check_dynamic_code),
     "try_except_fallback": (TRY_EXCEPT_FALLBACK, check_try_except),
     "streams": (SIDE_STREAM, check_streams),
     "threads": (BACKGROUND_THREAD, check_threads),

@@ -86,7 +86,10 @@ def _kill_group(pgid: int) -> None:
 
 
 def _read_messages(fd: int, deadline: float, messages: list[dict[str, Any]]) -> bool:
-    """Collect JSON lines from `fd` until EOF (True) or the deadline (False)."""
+    """Collect JSON lines from `fd` until a `result` message or EOF (True) or the deadline (False).
+
+    A result ends the reading even if the pipe stays open: a forked grandchild may hold its write end.
+    """
     buffer = b""
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
@@ -106,6 +109,8 @@ def _read_messages(fd: int, deadline: float, messages: list[dict[str, Any]]) -> 
                     message = json.loads(line)
                     if isinstance(message, dict):
                         messages.append(message)
+                        if "result" in message:
+                            return True
 
 
 def run_isolated(module: str, request: dict[str, Any], settings: IsolationSettings) -> IsolatedRun:
@@ -139,10 +144,10 @@ def run_isolated(module: str, request: dict[str, Any], settings: IsolationSettin
             process.stdin.close()
         finished = _read_messages(read_fd, started + settings.timeout_s, messages)
         if finished:
-            try:
-                process.wait(timeout=max(5.0, started + settings.timeout_s - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                finished = False
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(
+                    timeout=10.0
+                )  # it exits right after its result; the group is killed below anyway
         _kill_group(process.pid)  # leftovers of the candidate (daemons, grandchildren) die with the group
         returncode = process.wait()
         with open(stderr_path, "rb") as fh:

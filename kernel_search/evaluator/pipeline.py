@@ -8,6 +8,7 @@ sets), and the timed buffers are the ones refilled for the recheck.
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +60,9 @@ class Run:
         self.seed = int(request.get("seed", 0))
         self.flags: list[str] = []
         self.info: dict[str, Any] = {}
+        self.kept: list[list[Any]] = []
+        self.reference_aliases = False  # a reference that returns views of its inputs allows the same
+        self.reference_mutates = False
 
     # --- load -------------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -133,8 +137,15 @@ class Run:
         return tensors
 
     def call_reference(self, inputs: list[Any]) -> list[torch.Tensor]:
-        _, tensors = cx.flatten_outputs(self.reference(*cx.clone_inputs(inputs)))
+        """The reference's outputs (copies); notes whether it aliases or mutates, which licenses the same."""
+        given = cx.clone_inputs(inputs)
+        _, tensors = cx.flatten_outputs(self.reference(*given))
         self.synchronize()
+        weights = [*self.reference.parameters(), *self.reference.buffers()]
+        if cx.aliases(tensors, [t for t in given if isinstance(t, torch.Tensor)] + weights):
+            self.reference_aliases = True
+        if not self.reference_mutates and not cx.inputs_unchanged(inputs, given):
+            self.reference_mutates = True
         return [t.detach().clone() for t in tensors]
 
     def synchronize(self) -> None:
@@ -145,14 +156,17 @@ class Run:
     def check_one(self, inputs: list[Any], label: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Candidate (first, on poisoned memory), then reference; every per-call check on the pair."""
         given = cx.clone_inputs(inputs)
+        self.kept.append(
+            given
+        )  # every buffer the candidate saw stays alive: a new one never reuses its address
         cx.poison_free_memory(self.device, self.output_bytes)
         outputs = self.call_candidate(given)
         expected = self.call_reference(inputs)
         tensor_inputs = [t for t in given if isinstance(t, torch.Tensor)]
-        if cx.aliases(outputs, tensor_inputs + self.weights):
+        if not self.reference_aliases and cx.aliases(outputs, tensor_inputs + self.weights):
             raise Stop("reward_hack", f"{label}: an output shares memory with an input or weight",
                        hacks.OUTPUT_ALIASING)  # fmt: skip
-        if not cx.inputs_unchanged(inputs, given):
+        if not self.reference_mutates and not cx.inputs_unchanged(inputs, given):
             raise Stop("reward_hack", f"{label}: forward modified its inputs", hacks.INPUT_MUTATION)
         stale = [cx.poison_fraction(o) for o in outputs]
         if any(s > 0.01 for s in stale) and not any(cx.poison_fraction(e) for e in expected):
@@ -199,8 +213,9 @@ class Run:
                 "reward_hack", f"{label}: every output element is the same value", hacks.CONSTANT_OUTPUT
             )
         full = [e for e in expected if e.dtype in (torch.float32, torch.float64)]
-        if (
-            full
+        casts = hacks.check_precision_casts(ast.parse(self.request["candidate_source"]), "")
+        if (  # half-precision casts in the source and an error of half-precision size: a downcast, not a bug
+            casts
             and len(full) == len(expected)
             and cx.compare_outputs(expected, outputs, cx.LOOSE_TOLERANCE).ok
         ):
@@ -249,6 +264,7 @@ class Run:
                 self.call_reference(fresh), self.call_candidate(self.timed_inputs)
             ).ok
             other = cx.make_inputs(self.get_inputs, _RECHECK_SEED + 1, 2, self.device)
+            self.kept.append(other)
             fresh_ok = cx.compare_outputs(self.call_reference(other), self.call_candidate(other)).ok
         if not fresh_ok:
             raise Stop("reward_hack", "wrong after the timing runs (fresh inputs)", hacks.EARLY_EXIT)
@@ -278,8 +294,8 @@ class Run:
 
 def run_candidate(request: dict[str, Any], lock: DeviceLock, send: Callable[..., None]) -> dict[str, Any]:
     run = Run(request, send)
+    run.load()  # compiling (nvcc, Triton) holds no lock: it would stall every measurement on the device
     with lock.shared():
-        run.load()
         run.correctness()
     run.time(lock)
     with lock.shared():
