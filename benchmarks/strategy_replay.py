@@ -61,9 +61,21 @@ def main() -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budgets", default="4,8")
+    parser.add_argument(
+        "--export-table", type=Path, help="write {params, tasks: {task: {config key: score}}}"
+    )
+    parser.add_argument("--table", action="store_true", help="run_dir is a table written by --export-table")
     args = parser.parse_args()
-    data = tables(args.run_dir)
+    if args.table:
+        saved = json.loads(args.run_dir.read_text(encoding="utf-8"))
+        data = {**saved["tasks"], "__params__": saved["params"]}
+    else:
+        data = tables(args.run_dir)
     params = data.pop("__params__")
+    if args.export_table:
+        args.export_table.write_text(
+            json.dumps({"params": params, "tasks": data}, indent=1), encoding="utf-8"
+        )
     budgets = [int(b) for b in args.budgets.split(",")]
     size = ConfigSpace(params).size  # type: ignore[arg-type]
     print(json.dumps({"tasks": len(data), "space_size": size}))

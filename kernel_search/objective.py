@@ -43,6 +43,8 @@ def outcome_of(record: dict[str, Any], digest: str, cached: bool) -> Outcome:
         "speedup_vs_eager": record.get("speedup_vs_eager"),
         "speedup_vs_compile": record.get("speedup_vs_compile"),
         "cached_measurement": cached,
+        # no compile-default baseline (it failed for the task): the score is the speedup over eager alone
+        "eager_only": record.get("speedup_vs_compile") is None,
     }
     if score is None:
         status = str(record.get("category") or FAILED)

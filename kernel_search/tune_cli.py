@@ -111,6 +111,7 @@ def _request(args: argparse.Namespace) -> Any:
         budget_s=args.budget_s if args.budget_s is not None else profile.budget_s,
         seed=args.seed,
         jobs=max(1, args.jobs),
+        parallel_targets=max(1, args.parallel_tasks),
         strategy_options=options,
         extra={"device": args.device, "timing_budget_s": args.timing_budget_s, "argv": sys.argv[1:]},
     )
@@ -130,6 +131,7 @@ def _evaluator(args: argparse.Namespace) -> Any:
     env = dict(item.split("=", 1) for item in args.env)
     options = EvalOptions(
         timeout_s=args.timeout_s,
+        baseline_timeout_s=max(args.timeout_s, 120.0),
         baselines=(COMPILE,),  # the score is the speedup over the better of eager and compile-default
         cache_dir=args.cache_dir,
         seed=args.seed,

@@ -9,7 +9,9 @@ of a target share one `CandidateObjective`, so identical candidate code is measu
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class TuneRequest:
     budget_s: float | None = None
     seed: int = 0
     jobs: int = 1
+    parallel_targets: int = 1  # targets tuned at once
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # what else the CLI was asked (for metadata.json)
 
@@ -53,33 +56,50 @@ def _history_entry(database: SearchDatabase, run_id: str) -> dict[str, Any]:
 def run_targets(
     targets: list[Target], request: TuneRequest, out: Path | str, progress: Any = None
 ) -> dict[str, Any]:
-    """Tune every target with every strategy into `out`; returns the best-result record."""
+    """Tune every target with every strategy into `out`; returns the best-result record.
+
+    `request.parallel_targets` > 1 tunes that many targets at once (threads; each evaluation is its own
+    process), so one target's compiles overlap another's GPU timing."""
     rundir = RunDirectory(out)
     database = rundir.open({**asdict(request), "targets": [t.name for t in targets]})
-    run_ids: list[str] = []
-    try:
-        for target in targets:
-            try:
-                space = target.make_space()
-            except SpaceUnavailable as error:
-                log.warning("%s: %s space unavailable: %s", target.name, request.space, error)
+    run_ids: dict[str, list[str]] = {}
+    history_lock = threading.Lock()
+
+    def write_history() -> None:
+        with history_lock:
+            ids = [r for t in targets for r in run_ids.get(t.name, [])]
+            rundir.write_history([_history_entry(database, r) for r in ids])
+
+    def tune_target(target: Target) -> None:
+        try:
+            space = target.make_space()
+        except SpaceUnavailable as error:
+            log.warning("%s: %s space unavailable: %s", target.name, request.space, error)
+            if progress is not None:
+                progress.update(request.max_evaluations * len(request.strategies))
+            return
+        objective = CandidateObjective(
+            space, target.make_evaluate(), task=target.name, database=database, jobs=request.jobs
+        )
+        for strategy in request.strategies:
+            run_id = f"{target.name}/{space.name}/{strategy}/seed{request.seed}"
+            run_ids.setdefault(target.name, []).append(run_id)
+            if database.is_finished(run_id):
+                log.info("%s: finished earlier, skipped", run_id)
                 if progress is not None:
-                    progress.update(request.max_evaluations * len(request.strategies))
+                    progress.update(request.max_evaluations)
                 continue
-            objective = CandidateObjective(
-                space, target.make_evaluate(), task=target.name, database=database, jobs=request.jobs
-            )
-            for strategy in request.strategies:
-                run_id = f"{target.name}/{space.name}/{strategy}/seed{request.seed}"
-                run_ids.append(run_id)
-                if database.is_finished(run_id):
-                    log.info("%s: finished earlier, skipped", run_id)
-                    if progress is not None:
-                        progress.update(request.max_evaluations)
-                    continue
-                _tune_one(database, run_id, target.name, space, objective, strategy, request, progress)
-                rundir.write_history([_history_entry(database, r) for r in run_ids])
-        rundir.write_history([_history_entry(database, r) for r in run_ids])
+            _tune_one(database, run_id, target.name, space, objective, strategy, request, progress)
+            write_history()
+
+    try:
+        if request.parallel_targets > 1:
+            with ThreadPoolExecutor(max_workers=request.parallel_targets) as pool:
+                list(pool.map(tune_target, targets))  # re-raises a target's error here
+        else:
+            for target in targets:
+                tune_target(target)
+        write_history()
         best = write_summary(database, rundir.results_dir)
         rundir.write_best(best)
         return best

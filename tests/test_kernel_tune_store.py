@@ -106,6 +106,20 @@ def test_run_directory_layout_and_schema(tmp_path):
     assert "| taskA |" in (root / "results/summary.md").read_text()
 
 
+def test_parallel_targets_record_the_same_search(tmp_path):
+    names = ("t1", "t2", "t3", "t4")
+    results = {}
+    for parallel in (1, 3):
+        request = TuneRequest(space="toy", strategies=["ga", "mcts"], max_evaluations=9, seed=2,
+                              parallel_targets=parallel)  # fmt: skip
+        run_targets(toy_targets(names), request, tmp_path / f"p{parallel}")
+        with SearchDatabase(tmp_path / f"p{parallel}" / DB_FILE) as db:
+            results[parallel] = db.query(
+                "SELECT run_id, trial_index, config_key, score FROM trials ORDER BY ALL"
+            )
+    assert results[1] == results[3] and len(results[1]) >= 4 * 2 * 9
+
+
 def test_cross_run_query(tmp_path):
     for seed in (0, 1):
         run_targets(toy_targets(), TuneRequest(space="toy", strategies=["random"], max_evaluations=6, seed=seed),
@@ -236,7 +250,9 @@ def test_triton_launch_space_on_exported_pairs():
         for name, launch in launches.items():
             if name in space.kernels:
                 assert default[f"{name}.num_warps"] == launch["num_warps"]
-        assert "ModelNew = " in space.render(default)
+        from kernel_search.tasks import check_candidate_source
+
+        assert check_candidate_source(space.render(default)) is None  # defines class ModelNew
     space = TritonLaunchSpace(rows[0])
     kernel = space.kernels["triton_poi_fused_convolution_0"]
     config = {

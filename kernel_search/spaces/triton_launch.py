@@ -201,5 +201,6 @@ class TritonLaunchSpace(TaskSpace):
                     keyword.value = ast.Constant(warps)
                 elif keyword.arg == "num_stages":
                     keyword.value = ast.Constant(stages)
-        body = ast.unparse(tree)
-        return f"{body}\n\n\nModelNew = {self.entry_point}New\n"
+        from synth_modules.program import rename_class
+
+        return rename_class(ast.unparse(tree) + "\n", f"{self.entry_point}New", "ModelNew")

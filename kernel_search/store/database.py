@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,7 @@ class SearchDatabase:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = _duckdb().connect(str(self.path))
         self.connection.execute(SCHEMA)
+        self._lock = threading.RLock()  # one connection, used by the threads that tune targets in parallel
 
     def close(self) -> None:
         self.connection.close()
@@ -96,12 +98,13 @@ class SearchDatabase:
         self.close()
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        return self.connection.execute(sql, list(params)).fetchall()
+        with self._lock:
+            return self.connection.execute(sql, list(params)).fetchall()
 
     # ----- runs ------------------------------------------------------------------------------------------------
     def start_run(self, run_id: str, task: str, space: str, strategy: str, seed: int, settings: dict) -> None:
         """Register a run (again, on resume: the row and its trials stay)."""
-        self.connection.execute(
+        self.query(
             "INSERT INTO runs (run_id, task, space, strategy, seed, settings) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (run_id) DO NOTHING",
             [run_id, task, space, strategy, seed, json.dumps(settings, default=str)],
@@ -110,7 +113,7 @@ class SearchDatabase:
     def finish_run(
         self, run_id: str, stop_reason: str, best_score: float | None, best_config: dict | None
     ) -> None:
-        self.connection.execute(
+        self.query(
             "UPDATE runs SET finished_at = current_timestamp, stop_reason = ?, best_score = ?, best_config = ? "
             "WHERE run_id = ?",
             [stop_reason, best_score, json.dumps(best_config) if best_config is not None else None, run_id],
@@ -123,7 +126,7 @@ class SearchDatabase:
     # ----- trials ----------------------------------------------------------------------------------------------
     def add_trial(self, run_id: str, trial: Trial, source_hash: str | None = None) -> None:
         record = trial.to_record()
-        self.connection.execute(
+        self.query(
             "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
@@ -162,7 +165,7 @@ class SearchDatabase:
 
     # ----- candidates and their measurements -------------------------------------------------------------------
     def add_candidate(self, digest: str, task: str, space: str, source: str) -> None:
-        self.connection.execute(
+        self.query(
             "INSERT INTO candidates VALUES (?, ?, ?, ?) ON CONFLICT (source_hash) DO NOTHING",
             [digest, task, space, source],
         )
@@ -172,7 +175,7 @@ class SearchDatabase:
         return json.loads(rows[0][0]) if rows else None
 
     def add_measurement(self, digest: str, task: str, record: dict[str, Any]) -> None:
-        self.connection.execute(
+        self.query(
             "INSERT OR REPLACE INTO measurements (source_hash, task, correct, category, message, runtime_us, "
             "iqr_us, speedup_vs_eager, speedup_vs_compile, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
