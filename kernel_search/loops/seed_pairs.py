@@ -20,27 +20,21 @@ from typing import Any
 
 from kernel_search.spaces.base import SpaceUnavailable, TaskSpace
 from kernel_search.spaces.triton_launch import TritonLaunchSpace
-from kernel_search.tasks import CANDIDATE_CLASS, TASK_CLASS, Task
+from kernel_search.tasks import TASK_CLASS, Task
 
 Pair = dict[str, Any]
 
 
 def pair_from_export_row(row: dict[str, Any], *, cpu: bool = False) -> Pair:
-    """An export-pairs row as a loop's starting pair: its New class renamed ModelNew (the task's class is Model),
+    """An export-pairs row as a loop's starting pair (the triton-launch space renders its New class as ModelNew),
     optionally allocating on CPU for TRITON_INTERPRET=1."""
     from synth_modules.export.verify import retarget_to_cpu
-    from synth_modules.export.wrap import new_class_name
-    from synth_modules.program import rename_class
 
-    code = rename_class(str(row["triton_code"]), new_class_name(str(row["entry_point"])), CANDIDATE_CLASS)
+    code = str(row["triton_code"])
     if cpu:
         code = retarget_to_cpu(code) + "\n"
-    return {
-        "id": row.get("id"),
-        "entry_point": TASK_CLASS,
-        "triton_code": code,
-        "capture_info": row["capture_info"],
-    }
+    keep = ("id", "entry_point", "capture_info")
+    return {**{k: row[k] for k in keep if k in row}, "triton_code": code}
 
 
 def task_source_from_export_row(row: dict[str, Any]) -> str:
