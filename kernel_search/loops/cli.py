@@ -152,6 +152,7 @@ def evaluator_options(args: argparse.Namespace, offline_cpu: bool) -> EvalOption
     baselines = () if args.baselines == "none" else tuple(b for b in args.baselines.split(",") if b)
     return EvalOptions(
         timeout_s=args.timeout_s,
+        baseline_timeout_s=max(60.0, args.timeout_s),
         correctness_sets=max(3, args.num_correct_trials),
         timing=TimingSettings(min_reps=max(30, args.num_perf_trials), budget_s=args.budget_s),
         baselines=baselines,

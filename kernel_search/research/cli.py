@@ -62,6 +62,7 @@ def _evaluator(args: argparse.Namespace, interpret: bool) -> Evaluator:
     baselines = () if args.baselines == "none" else tuple(b for b in args.baselines.split(",") if b)
     options = EvalOptions(
         timeout_s=args.timeout_s,
+        baseline_timeout_s=max(60.0, args.timeout_s),
         baselines=baselines,
         timing=TimingSettings(budget_s=args.budget_s),
         cache_dir=args.cache_dir,
