@@ -13,6 +13,7 @@ import pytest
 from kernel_search.evaluator import EvalOptions, Evaluator, TimingSettings
 from kernel_search.loops import LOOPS, LoopBudget
 from kernel_search.loops.offline import OfflineProposer
+from kernel_search.loops.rewrites import DROP_SIZE_ASSERTS
 from kernel_search.loops.scoring import Scorer
 from kernel_search.loops.seed_pairs import (
     launch_space_factory,
@@ -48,6 +49,7 @@ def test_start_is_inductors_code_and_refinements_are_single_smallest_moves(setup
     task, proposer = setup
     [first] = proposer.start(task)
     assert first.origin == "inductor" and defines_model_new(first.code) and first.config is not None
+    assert "assert_size_stride(" in first.code and first.config[DROP_SIZE_ASSERTS] is False
     assert "Inductor's code as captured" in first.description
     parent = Attempt(0, first.origin, first.code, config=first.config)
     seen = {config_key(first.config)}

@@ -107,12 +107,13 @@ def capture_pairs(tasks: list[Task], cache_dir: Path, device: str, jobs: int = 4
 
 
 def launch_space_factory(pairs: dict[str, Pair | str]) -> Callable[[Task], TaskSpace]:
-    """The offline proposer's space for a task: the triton-launch space of its pair."""
+    """The offline proposer's space for a task: the triton-launch space of its pair, plus source rewrites."""
+    from kernel_search.loops.rewrites import RewriteSpace
 
     def make(task: Task) -> TaskSpace:
         pair = pairs.get(task.name)
         if not isinstance(pair, dict):
             raise SpaceUnavailable(f"no Inductor capture for {task.name}: {pair or 'not captured'}")
-        return TritonLaunchSpace(pair)
+        return RewriteSpace(TritonLaunchSpace(pair))
 
     return make
