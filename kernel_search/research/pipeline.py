@@ -178,7 +178,9 @@ def run_research(
         write_json(out / "ideas" / "selected_idea.json", chosen.to_dict())
         log.info("selected idea: %s (%s)", chosen.title, chosen.strategy)
         tasks = operation_tasks(request, out)
-        if pairs is None:
+        if pairs is None and request.device == "cpu":
+            pairs = {t.name: "Inductor writes Triton only for CUDA (pass --pairs on CPU)" for t in tasks}
+        elif pairs is None:
             from kernel_search.loops.seed_pairs import capture_pairs
 
             pairs = capture_pairs(tasks, out / "pairs", request.device)
