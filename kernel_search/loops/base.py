@@ -80,6 +80,7 @@ class SearchLoop(abc.ABC):
             settings={"budget": asdict(self.budget), "seed": self.seed, **self.settings()},
         )
         self._started = time.monotonic()
+        self.trajectory.started_at = time.time()
         try:
             reason = self._search(task)
         except BudgetSpent as spent:

@@ -226,7 +226,7 @@ def cmd_loops(args: argparse.Namespace) -> int:
 
     options = evaluator_options(args, offline and args.device == "cpu")
     request = LoopRequest(
-        names, budget, loop_settings(args, names), args.seed, f"kernel-search {args.command}"
+        names, budget, loop_settings(args, names), args.seed, f"kernel-search {args.command}", jobs=args.jobs
     )
     by_loop = run_loops(
         tasks,

@@ -78,6 +78,7 @@ class Trajectory:
     settings: dict[str, Any] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
     stop_reason: str = ""
+    started_at: float = 0.0  # time.time() when the loop started on this task
     wall_s: float = 0.0
     baselines: dict[str, float] = field(default_factory=dict)
 
