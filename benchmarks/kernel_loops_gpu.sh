@@ -21,7 +21,7 @@ DEMO=$!
 timeout "$(( $(left) - 6 ))" python3 -m kernel_search loops /tmp/tasks --loops refine,beam,priority,evolve \
   --max_attempts 3 --beam 2 --rounds 1 --ideas 1 --initial 1 --children 1 --islands 2 --generations 1 \
   --num_correct_trials 3 --num_perf_trials 30 --budget-s 0.05 --timeout-s 60 --baselines compile \
-  --max-seconds "$(( $(left) - 25 ))" --jobs 48 --capture-jobs 12 --cache-dir /tmp/ks-cache --out /tmp/loops \
+  --max-seconds "$(( $(left) - 40 ))" --jobs 48 --capture-jobs 12 --cache-dir /tmp/ks-cache --out /tmp/loops \
   --verbose > $LOGS/loops.log 2>&1
 echo "loops exit $? at $(( $(date +%s) - T0 )) s" >> "$OUT/env.txt"
 wait $DEMO; echo "demo exit $? at $(( $(date +%s) - T0 )) s" >> "$OUT/env.txt"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,8 +117,12 @@ def run_loops(
 
     try:
         with ThreadPoolExecutor(max(1, request.jobs)) as pool:
-            futures = [(name, task, pool.submit(run_one, name, task)) for name, task in jobs]
-            for name, task, future in futures:  # database writes stay on this thread, in a fixed order
+            futures = {pool.submit(run_one, name, task): (name, task) for name, task in jobs}
+            done: dict[tuple[str, str], Trajectory] = {}
+            for future in as_completed(
+                futures
+            ):  # saved as each finishes; database writes stay on this thread
+                name, task = futures[future]
                 trajectory = future.result()
                 run_id = f"{task.name}/loops/{name}/seed{request.seed}"
                 with scorer.store_lock:
@@ -127,7 +131,9 @@ def run_loops(
                     )
                     _record_in_database(database, run_id, trajectory)
                 trajectory.save(trajectory_path(rundir.root, name, task.name))
-                by_loop[name].append(trajectory)
+                done[(name, task.name)] = trajectory
+        for name, task in jobs:  # the results in the order asked
+            by_loop[name].append(done[(name, task.name)])
         _write_results(rundir, request, by_loop, scorer)
     finally:
         database.close()
