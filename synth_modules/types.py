@@ -40,6 +40,7 @@ class Category(_ValueEnum):
     CRASH = "crash"
     CONTAMINATED = "contaminated"
     DUPLICATE = "duplicate"
+    NAME_COLLISION = "name_collision"  # the program's file name is taken in the output directory
     # export-pairs (Inductor capture on CUDA -> verified PyTorch/Triton pair)
     CAPTURE_FAILURE = "capture_failure"
     GRAPH_BREAK = "graph_break"

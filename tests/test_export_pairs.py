@@ -86,7 +86,7 @@ def test_export_pairs_on_gpu(tmp_path: Path) -> None:
     for row in read_pairs(tmp_path):
         check_row(row)
         assert set(row) == set(COLUMN_NAMES)
-        assert row["kernel_count"] >= 1 and row["gpu_name"] and row["max_abs_error"] < 1e-3
+        assert row["kernel_count"] >= 1 and row["gpu_name"] and row["max_rel_error"] <= 2e-4  # the fp32 rule
         assert (
             "triton_heuristics" not in row["triton_code"]
             and f"class {row['entry_point']}New" in row["triton_code"]

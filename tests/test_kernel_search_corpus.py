@@ -11,7 +11,7 @@ import pytest
 import torch
 from kernel_search_cases import Case, load_cases, outcome
 
-from kernel_search.evaluator import EvalOptions, Evaluator, load_task
+from kernel_search.evaluator import EvalOptions, Evaluator, TimingSettings, load_task
 
 CASES = load_cases()
 
@@ -28,7 +28,10 @@ def _params(device: str) -> list:
 
 def _evaluate(case: Case, static: bool, device: str, cache_dir: str) -> str:
     env = {"TRITON_INTERPRET": "1"} if device == "cpu" else {}
-    options = EvalOptions(baselines=(), static_checks=static, cache_dir=cache_dir, extra_env=env)
+    quick = TimingSettings(budget_s=0.3) if device == "cpu" else TimingSettings()  # 30 reps still the floor
+    options = EvalOptions(
+        baselines=(), static_checks=static, cache_dir=cache_dir, extra_env=env, timing=quick
+    )
     result = Evaluator(device, options).evaluate(load_task(case.task_path), case.source, case.name)
     assert result.to_dict()["category"] == result.category  # the record is complete whatever the outcome
     return outcome(result.category, result.hack) + (f" ({result.message})" if result.message else "")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, load_task
+from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings, load_task
 from kernel_search.evaluator.isolation import IsolationSettings, run_isolated
 from kernel_search.report import render_summary, summarize
 from kernel_search.report.summary import fast_p
@@ -31,7 +31,9 @@ HEAD += (
 
 
 def _evaluate(tmp_path: Path, body: str, **options) -> EvalResult:
-    opts = EvalOptions(baselines=(), cache_dir=str(tmp_path / "cache"), **options)
+    opts = EvalOptions(
+        baselines=(), cache_dir=str(tmp_path / "cache"), timing=TimingSettings(budget_s=0.3), **options
+    )
     return Evaluator("cpu", opts).evaluate(load_task(LINEAR_TASK), HEAD + body, "probe")
 
 
@@ -200,3 +202,19 @@ def test_committed_gpu_results_render() -> None:
     assert "| compile |" in text and "| eager |" in text
     corpus = json.loads((FIXTURE / "corpus_cuda.json").read_text())
     assert {r["case"] for r in corpus if r["pass"]} >= {"good_triton_add_mul", "good_inline_cuda_add_mul"}
+
+
+@pytest.mark.slow
+def test_compiled_baselines_are_measured_once_per_task(tmp_path: Path) -> None:
+    opts = EvalOptions(baselines=("compile",), cache_dir=str(tmp_path), timing=TimingSettings(budget_s=0.3))
+    evaluator = Evaluator("cpu", opts)
+    source = (CORPUS / "hack_same_ops.py").read_text()
+    first = evaluator.evaluate(load_task(LINEAR_TASK), source, "a")
+    assert first.baselines["compile"] > 0 and first.speedup_vs_compile
+    cache = json.loads((tmp_path / "baselines.json").read_text())
+    (entry,) = cache.values()
+    again = Evaluator("cpu", opts).evaluate(
+        load_task(LINEAR_TASK), source, "b"
+    )  # a new evaluator, same cache
+    assert again.baselines["compile"] == first.baselines["compile"]
+    assert json.loads((tmp_path / "baselines.json").read_text()) == cache and entry["baselines"]["compile"]

@@ -271,3 +271,19 @@ def test_result_record_round_trips_and_rejects_unknown_categories() -> None:
         EvalResult("t", "c", category="great")
     assert not EvalResult("t", "c", True, "fallback", runtime_us=1.0).counts_as_win
     assert math.isclose(data["speedup_vs_eager"], 2.0)
+
+
+# --- profiling --------------------------------------------------------------------------------------------
+def test_fallback_is_the_reference_ops_and_nothing_else() -> None:
+    from kernel_search.evaluator import profiling
+
+    x, w = torch.randn(16, 16), torch.randn(16, 16)
+    reference = profiling.profile_kernels(lambda: torch.relu(x @ w), "cpu")
+    same = profiling.profile_kernels(lambda: torch.nn.functional.relu(torch.mm(x, w)), "cpu")
+    own = profiling.profile_kernels(lambda: torch.addmm(x, x, w).sigmoid(), "cpu")
+    assert "aten::relu" in reference.names or "aten::clamp_min" in reference.names
+    assert profiling.fallback_reason(same, reference, "cpu") is not None
+    assert profiling.fallback_reason(own, reference, "cpu") is None
+    invisible = profiling.KernelProfile(names=set())  # an inline C++ extension: nothing the profiler sees
+    assert profiling.fallback_reason(invisible, reference, "cpu") is None
+    assert profiling.fallback_reason(invisible, reference, "cuda") is not None  # on CUDA: no kernels at all

@@ -1,6 +1,7 @@
 """Command-line entry points of the exporters (wired into `synth-torch` by `add_export_subcommands`).
 
 synth-torch export-pairs OUTPUT_DIR --out PAIRS_DIR [--device cuda] [--jobs N] [--limit N] [--timeout-s S]
+                         [--rtol R] [--scale-atol A] [--force]
 synth-torch export-hf PAIRS_DIR --out HF_DIR [--push-to-hub REPO] [--private]
 synth-torch export-sft PAIRS_DIR --out FILE.jsonl
 synth-torch export-seeds OUTPUT_DIR --out SEEDS_DIR
@@ -31,10 +32,15 @@ def run_export_pairs(
     timeout_s: float | None = None,
     fresh_interpreter: bool = False,
     rtol: float | None = None,
-    atol: float | None = None,
+    scale_atol: float | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> int:
-    """Capture and verify pairs; exit 2 (with the reason) when no CUDA device is there, before any work."""
+    """Capture and verify pairs; exit 2 (with the reason) before any work when no CUDA device is there or
+    PAIRS_DIR was verified with other settings (or is in use by another export)."""
+    import torch
+
+    from synth_modules.config import ConfigError
     from synth_modules.export.pairing import CheckSettings
     from synth_modules.export.pairs import (
         DEFAULT_TIMEOUT_S,
@@ -43,10 +49,14 @@ def run_export_pairs(
         export_pairs,
         format_rejected,
     )
+    from synth_modules.sandbox.compare import Tolerance, tolerance
 
     check = CheckSettings()
-    check.rtol = check.rtol if rtol is None else rtol
-    check.atol = check.atol if atol is None else atol
+    if rtol is not None or scale_atol is not None:  # one override for every floating dtype
+        table = tolerance(torch.float32)
+        check.tolerance = Tolerance(
+            table.rtol if rtol is None else rtol, table.scale_atol if scale_atol is None else scale_atol
+        )
     settings = ExportSettings(
         device=device,
         jobs=jobs,
@@ -55,10 +65,11 @@ def run_export_pairs(
         fresh_interpreter=fresh_interpreter,
         check=check,
         progress=progress,
+        force=force,
     )
     try:
         summary = export_pairs(output_dir, out, settings)
-    except (CudaRequiredError, RuffMissingError, FileNotFoundError) as error:
+    except (CudaRequiredError, RuffMissingError, FileNotFoundError, ConfigError) as error:
         return _error(str(error))
     print(
         f"export-pairs: {summary.verified}/{summary.attempted} verified in {summary.seconds:.0f} s "
@@ -122,8 +133,20 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
     pairs.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per GPU)")
     pairs.add_argument("--limit", type=int, default=None, help="export at most this many programs")
     pairs.add_argument("--timeout-s", type=float, default=None, help="per-program limit (default 180)")
-    pairs.add_argument("--rtol", type=float, default=None)
-    pairs.add_argument("--atol", type=float, default=None)
+    pairs.add_argument(
+        "--rtol", type=float, default=None, help="override the per-dtype table: tolerance relative to |ref|"
+    )
+    pairs.add_argument(
+        "--scale-atol",
+        "--atol",
+        dest="scale_atol",
+        type=float,
+        default=None,
+        help="override the per-dtype table: absolute tolerance as a fraction of each output's max |ref|",
+    )
+    pairs.add_argument(
+        "--force", action="store_true", help="resume PAIRS_DIR even if it was verified with other settings"
+    )
     pairs.add_argument(
         "--fresh-interpreter",
         action="store_true",
@@ -140,8 +163,9 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
             timeout_s=a.timeout_s,
             fresh_interpreter=a.fresh_interpreter,
             rtol=a.rtol,
-            atol=a.atol,
+            scale_atol=a.scale_atol,
             progress=not a.no_progress,
+            force=a.force,
         )
     )
 

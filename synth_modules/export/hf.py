@@ -72,6 +72,17 @@ def _size_category(rows: int) -> str:
     return "n>1M"
 
 
+def _tolerance_text(settings: dict[str, Any]) -> str:
+    """The comparison rule as the card states it (older PAIRS_DIRs recorded a fixed rtol/atol)."""
+    tolerances = settings.get("tolerances")
+    if not tolerances:
+        return f"rtol {settings.get('rtol')}, atol {settings.get('atol')}"
+    parts = ", ".join(
+        f"{dtype} rtol {t['rtol']:g} + {t['scale_atol']:g} x max |output|" for dtype, t in tolerances.items()
+    )
+    return f"weights randomized (seed {settings.get('weight_seed')}); per element |error| <= {parts}"
+
+
 def _card_body(pretty_name: str, rows: int, meta: dict[str, Any], columns: tuple = COLUMNS) -> str:
     counts = meta.get("counts", {})
     rejected = counts.get("rejected", {})
@@ -91,7 +102,7 @@ def _card_body(pretty_name: str, rows: int, meta: dict[str, Any], columns: tuple
         "",
         f"- rows: {rows}",
         f"- programs attempted: {counts.get('attempted', rows)}; rejected: {format_rejected(rejected)}",
-        f"- verification: rtol {settings.get('rtol')}, atol {settings.get('atol')}, "
+        f"- verification: {_tolerance_text(settings)}, "
         f"{len(settings.get('verification_seeds', []))} fresh inputs per pair, TF32 off",
         f"- torch {versions.get('torch_version')}, triton {versions.get('triton_version')}, "
         f"GPU {versions.get('gpu_name')}",

@@ -22,26 +22,17 @@ from synth_modules.export.clean import CleanedCode, clean_output_code
 from synth_modules.export.errors import ExportError
 from synth_modules.export.programs import import_file
 from synth_modules.export.verify import (
-    DEFAULT_ATOL,
-    DEFAULT_RTOL,
-    DEFAULT_SEEDS,
+    CheckSettings,
     build_original,
-    compare_tensors,
     flatten_outputs,
     fresh_inputs,
     verify_pair,
 )
 from synth_modules.export.wrap import CallSpec, new_class_name, wrap_pair
+from synth_modules.sandbox.compare import compare
 from synth_modules.types import Category
 
-
-@dataclass
-class CheckSettings:
-    """How strictly a pair is verified."""
-
-    seeds: tuple[int, ...] = DEFAULT_SEEDS
-    rtol: float = DEFAULT_RTOL
-    atol: float = DEFAULT_ATOL
+__all__ = ["CheckSettings", "PairResult", "make_pair", "match_outputs"]
 
 
 @dataclass
@@ -94,7 +85,7 @@ def match_outputs(
                 for j in order
                 if j < len(produced)
                 and j not in used
-                and compare_tensors(tensor, produced[j], check.rtol, check.atol).ok
+                and compare([tensor], [produced[j]], check.tolerance).ok
             ),
             None,
         )
@@ -184,9 +175,7 @@ def make_pair(
         timings["clean_wrap"] = time.perf_counter() - mark
         mark = time.perf_counter()
         new_cls = getattr(module, new_class_name(entry_point))
-        comparison = verify_pair(
-            program, entry_point, new_cls, device, seeds=check.seeds, rtol=check.rtol, atol=check.atol
-        )
+        comparison = verify_pair(program, entry_point, new_cls, device, check)
     except ExportError:
         raise
     except Exception as error:
@@ -195,13 +184,11 @@ def make_pair(
         pair_path.unlink(missing_ok=True)
     timings["verify"] = time.perf_counter() - mark
     if not comparison.ok:
-        raise ExportError(Category.MISMATCH, comparison.message)
+        raise ExportError(Category.MISMATCH, comparison.reason)
     capture_info = {
         "call": spec.to_dict(),
         "launches": {name: launch.to_dict() for name, launch in capture.launches.items()},
-        "rtol": check.rtol,
-        "atol": check.atol,
-        "seeds": list(check.seeds),
+        **check.to_dict(),
     }
     json.dumps(capture_info)  # must survive the trip to the parent and into the dataset
     return PairResult(

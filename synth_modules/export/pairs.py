@@ -3,6 +3,10 @@
 PAIRS_DIR gets pairs.jsonl (one row per verified pair, columns in schema.py), rejected.jsonl (id, entry_point,
 category, message, seconds) and meta.json (counts, rates, settings, versions, the source run's config). Ledgers
 are appended one durable line at a time, and ids already in them are skipped, so an interrupted export resumes.
+Resume guarantees: PAIRS_DIR is locked against a second concurrent export; the verification settings are
+recorded in meta.json before any work and a resume with different ones is refused (unless forced), so one
+dataset is never verified two ways; a program whose worker crashed or timed out is retried once, in a fresh
+worker, before its failure is written.
 """
 
 from __future__ import annotations
@@ -12,26 +16,33 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synth_modules.config import ConfigError
 from synth_modules.export.codefmt import ruff_binary
 from synth_modules.export.gpu_workers import WorkerPool
 from synth_modules.export.pairing import CheckSettings
 from synth_modules.export.programs import ProgramRecord, load_programs, load_run_info
 from synth_modules.export.schema import pair_row
+from synth_modules.run.lock import DirectoryLock
 from synth_modules.run.store import Ledger, atomic_write_json, read_jsonl
 
 PAIRS_FILE = "pairs.jsonl"
 REJECTED_FILE = "rejected.jsonl"
 META_FILE = "meta.json"
 DEFAULT_TIMEOUT_S = 180.0
+TRANSIENT_CATEGORIES = frozenset({"crash", "timeout"})  # a worker's death or a hang: worth one more try
 
 
 class CudaRequiredError(RuntimeError):
     """Triton pairs need Inductor's CUDA backend; on CPU it writes C++ and there is nothing to export."""
+
+
+class ResumeSettingsError(ConfigError):
+    """PAIRS_DIR holds pairs verified with other settings than this export's."""
 
 
 @dataclass
@@ -43,6 +54,11 @@ class ExportSettings:
     fresh_interpreter: bool = False  # a new worker process per program (slow; for comparison)
     check: CheckSettings = field(default_factory=CheckSettings)
     progress: bool = True
+    force: bool = False  # resume even though the verification settings changed
+
+    def verification(self) -> dict[str, Any]:
+        """What decides whether a pair verifies (a resume must match it); timeouts and jobs do not."""
+        return {**self.check.to_dict(), "tf32": False}
 
 
 @dataclass
@@ -99,16 +115,66 @@ def _progress(total: int, enabled: bool) -> Any:
     return tqdm(total=total, disable=not enabled, unit="prog", desc="export-pairs", dynamic_ncols=True)
 
 
+def check_resume_settings(out: Path, settings: ExportSettings) -> None:
+    """Refuse to add pairs verified one way to a PAIRS_DIR whose pairs were verified another way."""
+    previous = read_meta(out)
+    has_rows = any(True for name in (PAIRS_FILE, REJECTED_FILE) for _ in read_jsonl(out / name))
+    if not has_rows or settings.force:
+        return
+    old = previous.get("verification")
+    if old is None:  # written before the scaled rule: a fixed rtol/atol on default weights
+        old_settings = previous.get("settings", {})
+        old = {k: old_settings.get(k) for k in ("rtol", "atol", "verification_seeds")}
+    new = json.loads(json.dumps(settings.verification()))
+    if old != new:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        raise ResumeSettingsError(
+            f"{out} holds pairs verified with other settings ({details}); use another --out, or --force to "
+            "continue it anyway"
+        )
+
+
+def run_with_retry(
+    run_batch: Callable[[list[dict[str, Any]]], Iterable[dict[str, Any]]], tasks: list[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """One final result per task: a crash or timeout is run once more (a new batch, so fresh workers) before
+    it counts; the retried result says so in `retried` and its message."""
+    first_failures: dict[str, dict[str, Any]] = {}
+    for result in run_batch(tasks):
+        if result.get("category") in TRANSIENT_CATEGORIES:
+            first_failures[str(result["id"])] = result
+        else:
+            yield result
+    if not first_failures:
+        return
+    for result in run_batch([t for t in tasks if str(t["id"]) in first_failures]):
+        first = first_failures[str(result["id"])]
+        result = {**result, "retried": True}
+        if not result.get("ok"):
+            note = f"retried once; first attempt: {first['category']}: {first.get('message', '')}"
+            result["message"] = f"{result.get('message', '')} ({note})"
+        yield result
+
+
 def export_pairs(
     output_dir: str | Path, out: str | Path, settings: ExportSettings | None = None
 ) -> ExportSummary:
     """Capture, clean, wrap and verify every accepted program of `output_dir`; write PAIRS_DIR `out`."""
     settings = settings or ExportSettings()
-    gpus = visible_gpus(settings.device)  # before any work: no CUDA, no export
-    ruff_binary()
     output_dir, out = Path(output_dir), Path(out)
+    check_resume_settings(out, settings)  # before any work: one dataset, one verification
+    gpus = visible_gpus(settings.device)  # no CUDA, no export
+    ruff_binary()
     programs = load_programs(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with DirectoryLock(out, "export-pairs"):
+        record_verification_settings(out, settings)
+        return _export_locked(output_dir, out, settings, gpus, programs)
+
+
+def _export_locked(
+    output_dir: Path, out: Path, settings: ExportSettings, gpus: list[str], programs: list[ProgramRecord]
+) -> ExportSummary:
     done = _done_ids(out)
     todo = [p for p in programs if p.id not in done]
     if settings.limit is not None:
@@ -116,12 +182,7 @@ def export_pairs(
     todo.sort(key=_expected_cost, reverse=True)  # longest first: no slow program left alone at the end
     by_id = {p.id: p for p in todo}
     jobs = settings.jobs or len(gpus)
-    worker_settings = {
-        "device": "cuda",
-        "seeds": list(settings.check.seeds),
-        "rtol": settings.check.rtol,
-        "atol": settings.check.atol,
-    }
+    worker_settings = {"device": "cuda", "check": settings.check.to_dict()}
     tasks = [{"id": p.id, "path": str(p.path.resolve()), "entry_point": p.entry_point} for p in todo]
     verified, rejected = 0, Counter()
     program_seconds: list[float] = []
@@ -129,19 +190,23 @@ def export_pairs(
     pairs_ledger, rejected_ledger = Ledger(out / PAIRS_FILE), Ledger(out / REJECTED_FILE)
     started = time.perf_counter()
     env: dict[str, Any] = {}
+
+    def run_batch(batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        size = max(1, min(jobs, len(batch)))
+        pool = WorkerPool(
+            size,
+            list(gpus),
+            worker_settings,
+            settings.timeout_s,
+            out / "logs",
+            fresh=settings.fresh_interpreter,
+        )
+        with pool:
+            yield from pool.run(batch)
+
     try:
-        with (
-            WorkerPool(
-                jobs,
-                list(gpus),
-                worker_settings,
-                settings.timeout_s,
-                out / "logs",
-                fresh=settings.fresh_interpreter,
-            ) as pool,
-            _progress(len(tasks), settings.progress) as bar,
-        ):
-            for result in pool.run(tasks) if tasks else []:
+        with _progress(len(tasks), settings.progress) as bar:
+            for result in run_with_retry(run_batch, tasks) if tasks else []:
                 program = by_id[result["id"]]
                 program_seconds.append(float(result.get("seconds", 0.0)))
                 env = env or {k: v for k, v in result.get("env", {}).items() if k != "pid"}
@@ -158,6 +223,7 @@ def export_pairs(
                             "category": result["category"],
                             "message": result.get("message", ""),
                             "seconds": round(float(result.get("seconds", 0.0)), 3),
+                            "retried": bool(result.get("retried", False)),
                         }
                     )
                 bar.update(1)
@@ -181,6 +247,25 @@ def export_pairs(
     return summary
 
 
+def _settings_meta(settings: ExportSettings) -> dict[str, Any]:
+    return {
+        "device": settings.device,
+        "timeout_s": settings.timeout_s,
+        "verification_seeds": list(settings.check.seeds),
+        "weight_seed": settings.check.weight_seed,
+        "tolerances": settings.check.to_dict()["tolerances"],
+        "tf32": False,
+    }
+
+
+def record_verification_settings(out: Path, settings: ExportSettings) -> None:
+    """meta.json's verification settings, written before the first pair so a killed export still has them."""
+    meta = read_meta(out)
+    meta.update(verification=settings.verification(), settings=_settings_meta(settings))
+    meta.setdefault("created", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    atomic_write_json(out / META_FILE, meta)
+
+
 def _write_meta(
     output_dir: Path, out: Path, settings: ExportSettings, summary: ExportSummary, jobs: int
 ) -> None:
@@ -195,14 +280,8 @@ def _write_meta(
             "attempted": summary.total_pairs + sum(all_rejected.values()),
         },
         "last_session": {**asdict(summary), "jobs": jobs, "fresh_interpreter": settings.fresh_interpreter},
-        "settings": {
-            "device": settings.device,
-            "timeout_s": settings.timeout_s,
-            "rtol": settings.check.rtol,
-            "atol": settings.check.atol,
-            "verification_seeds": list(settings.check.seeds),
-            "tf32": False,
-        },
+        "settings": _settings_meta(settings),
+        "verification": settings.verification(),
         "versions": summary.env or previous.get("versions", {}),
         "created": previous.get("created") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

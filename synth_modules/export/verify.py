@@ -1,9 +1,11 @@
 """Numerical verification of a pair: the New (Triton) module against the original PyTorch module.
 
-Both modules get the same weights (New loads the original's state_dict) and several fresh random inputs; every
-output must have the same structure, shape and dtype, and agree elementwise within |a - b| <= atol + rtol * |b|
-(floating point) or exactly (integers, bools). The default tolerances suit float32 with TF32 disabled: Inductor
-fuses and reorders reductions, so bit equality is not expected, but 1e-3 catches every real indexing bug.
+Both modules get the same randomized weights (sandbox/weights.py: every floating parameter and buffer redrawn
+from a seeded generator, BatchNorm statistics included, then New loads the original's state_dict strictly) and
+several fresh random inputs; every output must have the same structure, shape and dtype and pass the project's
+one comparison rule (sandbox/compare.py: tolerance by dtype, scaled to the reference's magnitude). Default
+weights are not enough: with norm weights 1 and biases 0 a kernel that drops a bias or swaps two such tensors
+computes the right numbers.
 """
 
 from __future__ import annotations
@@ -18,26 +20,39 @@ from torch import nn
 
 from synth_modules.export.errors import ExportError
 from synth_modules.export.programs import init_inputs
+from synth_modules.sandbox.compare import TOLERANCES, Comparison, Tolerance, compare
+from synth_modules.sandbox.weights import randomize_weights
 from synth_modules.types import Category
 
-DEFAULT_RTOL = 1e-3
-DEFAULT_ATOL = 1e-3
 DEFAULT_SEEDS = (1, 2, 3)  # capture uses seed 0: verification inputs are always fresh
+DEFAULT_WEIGHT_SEED = 7
 
 
 @dataclass
-class Comparison:
-    ok: bool
-    max_abs_error: float = 0.0
-    max_rel_error: float = 0.0
-    message: str = ""
+class CheckSettings:
+    """How a pair is verified (recorded in meta.json and each pair's capture_info; resume must match)."""
 
-    def merge(self, other: Comparison) -> Comparison:
-        return Comparison(
-            ok=self.ok and other.ok,
-            max_abs_error=max(self.max_abs_error, other.max_abs_error),
-            max_rel_error=max(self.max_rel_error, other.max_rel_error),
-            message=self.message or other.message,
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    weight_seed: int = DEFAULT_WEIGHT_SEED
+    tolerance: Tolerance | None = None  # None: the per-dtype table of sandbox/compare.py
+
+    def to_dict(self) -> dict[str, Any]:
+        table = {str(dtype).removeprefix("torch."): tol.to_dict() for dtype, tol in TOLERANCES.items()}
+        return {
+            "rule": "scaled",
+            "seeds": list(self.seeds),
+            "weight_seed": self.weight_seed,
+            "tolerances": {"all": self.tolerance.to_dict()} if self.tolerance else table,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckSettings:
+        """The inverse of to_dict (how the settings reach a worker process)."""
+        override = data.get("tolerances", {}).get("all")
+        return cls(
+            seeds=tuple(int(s) for s in data.get("seeds", DEFAULT_SEEDS)),
+            weight_seed=int(data.get("weight_seed", DEFAULT_WEIGHT_SEED)),
+            tolerance=Tolerance(float(override["rtol"]), float(override["scale_atol"])) if override else None,
         )
 
 
@@ -50,53 +65,18 @@ def flatten_outputs(value: Any) -> tuple[str, list[torch.Tensor]]:
     raise ExportError(Category.UNSUPPORTED, f"forward returns {type(value).__name__}, not tensors")
 
 
-def compare_tensors(expected: torch.Tensor, actual: torch.Tensor, rtol: float, atol: float) -> Comparison:
-    if expected.shape != actual.shape or expected.dtype != actual.dtype:
-        return Comparison(
-            ok=False,
-            message=f"expected {tuple(expected.shape)} {expected.dtype}, got {tuple(actual.shape)} {actual.dtype}",
-        )
-    expected = expected.detach().cpu()
-    actual = actual.detach().cpu()
-    if not expected.is_floating_point() and not expected.is_complex():
-        equal = bool(torch.equal(expected, actual))
-        return Comparison(ok=equal, message="" if equal else "integer outputs differ")
-    expected64, actual64 = expected.double(), actual.double()
-    both_nan = expected64.isnan() & actual64.isnan()
-    diff = (expected64 - actual64).abs().masked_fill(both_nan, 0.0)
-    diff = diff.nan_to_num(nan=float("inf"))
-    if diff.numel() == 0:
-        return Comparison(ok=True)
-    bad = diff > atol + rtol * expected64.abs().nan_to_num(nan=0.0)
-    rel = diff / expected64.abs().clamp_min(atol)
-    max_abs, max_rel = float(diff.max()), float(rel.max())
-    if bool(bad.any()):
-        return Comparison(
-            ok=False,
-            max_abs_error=max_abs,
-            max_rel_error=max_rel,
-            message=f"{int(bad.sum())}/{bad.numel()} elements off (max abs {max_abs:.3g}, rtol {rtol}, atol {atol})",
-        )
-    return Comparison(ok=True, max_abs_error=max_abs, max_rel_error=max_rel)
-
-
-def compare_outputs(expected: Any, actual: Any, rtol: float, atol: float) -> Comparison:
+def compare_outputs(expected: Any, actual: Any, override: Tolerance | None = None) -> Comparison:
+    """The same output structure (tensor / tuple / list of the same length), then the comparison rule."""
     kind_e, tensors_e = flatten_outputs(expected)
     try:
         kind_a, tensors_a = flatten_outputs(actual)
     except ExportError as error:
-        return Comparison(ok=False, message=error.message)
+        return Comparison(ok=False, reason=error.message)
     if kind_e != kind_a or len(tensors_e) != len(tensors_a):
         return Comparison(
-            ok=False, message=f"expected {kind_e} of {len(tensors_e)}, got {kind_a} of {len(tensors_a)}"
+            ok=False, reason=f"expected {kind_e} of {len(tensors_e)}, got {kind_a} of {len(tensors_a)}"
         )
-    result = Comparison(ok=True)
-    for index, (e, a) in enumerate(zip(tensors_e, tensors_a, strict=True)):
-        one = compare_tensors(e, a, rtol, atol)
-        if not one.ok and one.message:
-            one.message = f"output {index}: {one.message}"
-        result = result.merge(one)
-    return result
+    return compare(tensors_e, tensors_a, override)
 
 
 def fresh_inputs(program: ModuleType, seed: int, device: str | torch.device) -> list[Any]:
@@ -117,11 +97,23 @@ def build_original(
 
 
 def build_new(
-    program: ModuleType, new_cls: type[nn.Module], original: nn.Module, device: str | torch.device
+    program: ModuleType,
+    new_cls: type[nn.Module],
+    original: nn.Module,
+    device: str | torch.device,
+    weight_seed: int | None = None,
+    seed: int = 0,
 ) -> nn.Module:
-    """The New module with the original's exact weights (strict state_dict load: same keys, same shapes)."""
+    """The New module with the original's exact weights (strict state_dict load: same keys, same shapes).
+
+    New is built under the original's seed and, with `weight_seed`, its own tensors are redrawn the way the
+    original's were, so non-persistent buffers (not in the state_dict) agree too.
+    """
     args, kwargs = init_inputs(program)
+    torch.manual_seed(seed)
     new = new_cls(*args, **kwargs).to(device)
+    if weight_seed is not None:
+        randomize_weights(new, weight_seed)
     new.load_state_dict(original.state_dict(), strict=True)
     return new.eval()
 
@@ -131,26 +123,27 @@ def verify_pair(
     entry_point: str,
     new_cls: type[nn.Module],
     device: str | torch.device,
-    seeds: tuple[int, ...] = DEFAULT_SEEDS,
-    rtol: float = DEFAULT_RTOL,
-    atol: float = DEFAULT_ATOL,
+    check: CheckSettings | None = None,
 ) -> Comparison:
-    """Compare original and New on `seeds` fresh inputs; the first disagreement stops the check."""
+    """Compare original and New, weights randomized, on `check.seeds` fresh inputs; the first failure stops."""
+    check = check or CheckSettings()
     original = build_original(program, entry_point, device)
-    new = build_new(program, new_cls, original, device)
-    result = Comparison(ok=True)
+    randomize_weights(original, check.weight_seed)
+    new = build_new(program, new_cls, original, device, check.weight_seed)
+    worst, max_abs = Comparison(ok=True), 0.0
     with torch.no_grad():
-        for seed in seeds:
+        for seed in check.seeds:
             inputs = fresh_inputs(program, seed, device)
             expected = original(*_clone(inputs))
             actual = new(*_clone(inputs))
-            one = compare_outputs(expected, actual, rtol, atol)
+            one = compare_outputs(expected, actual, check.tolerance)
             if not one.ok:
-                one.message = f"inputs seed {seed}: {one.message}"
-            result = result.merge(one)
-            if not result.ok:
-                break
-    return result
+                one.reason = f"inputs seed {seed}: {one.reason}"
+                return one
+            max_abs = max(max_abs, one.max_abs_error)
+            worst = one if one.max_rel_error >= worst.max_rel_error else worst
+    worst.max_abs_error = max_abs
+    return worst
 
 
 class _CpuAllocator(ast.NodeTransformer):

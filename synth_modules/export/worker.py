@@ -69,11 +69,7 @@ def _run_task(task: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     from synth_modules.export.errors import ExportError
     from synth_modules.export.pairing import CheckSettings, make_pair
 
-    check = CheckSettings(
-        seeds=tuple(settings.get("seeds", CheckSettings.seeds)),
-        rtol=float(settings.get("rtol", CheckSettings.rtol)),
-        atol=float(settings.get("atol", CheckSettings.atol)),
-    )
+    check = CheckSettings.from_dict(settings.get("check", {}))
     started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
     try:
@@ -97,7 +93,7 @@ def _run_task(task: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--settings", required=True, help="JSON: device, workdir, warmup, seeds, rtol, atol")
+    parser.add_argument("--settings", required=True, help="JSON: device, workdir, warmup, check")
     settings = json.loads(parser.parse_args(argv).settings)
     protocol = _protocol_stream()
     Path(settings["workdir"]).mkdir(parents=True, exist_ok=True)

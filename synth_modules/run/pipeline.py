@@ -273,17 +273,33 @@ class GenerationRun:
             "created_at": time.time(),
         }
 
-    def _commit(self, outcome: Outcome) -> None:
+    def _final_acceptance(self, outcome: Outcome) -> Attempt | None:
+        """The accepted attempt if it also passes the commit-time checks (stateful gates, a free file name);
+        otherwise None, with the attempt's verdict turned into the rejection."""
         accepted = outcome.accepted
-        if accepted is not None and accepted.generation is not None and self.stateful_gates:
-            item = _gate_input(outcome.sample.id, accepted.generation, accepted.verdict)
+        if accepted is None or accepted.generation is None:
+            return None
+        generation = accepted.generation
+        if self.stateful_gates:
+            item = _gate_input(outcome.sample.id, generation, accepted.verdict)
             rejection, details = _run_gates(self.stateful_gates, item)
             accepted.gate_details.update(details)
             if rejection is not None:
                 accepted.verdict = rejection
-                accepted = None
-        rejected_records: list[dict[str, Any]] = []
+                return None
+        problem = self.store.collision(f"{generation.entry_point}.py", generation.source, outcome.sample.id)
+        if problem is not None:
+            accepted.verdict = Verdict.reject(
+                Stage.GATE, Category.NAME_COLLISION, problem, timings=accepted.verdict.timings
+            )
+            return None
+        return accepted
+
+    def _commit(self, outcome: Outcome) -> None:
+        """Write the sample's outcome (rejected attempts + acceptance) to the store as one unit."""
+        accepted = self._final_acceptance(outcome)
         failed = outcome.attempts if accepted is None else outcome.attempts[:-1]
+        rejected_records: list[dict[str, Any]] = []
         for position, attempt in enumerate(failed):
             record = self._base_record(outcome.sample, attempt)
             record.update(
@@ -292,10 +308,11 @@ class GenerationRun:
                 message=attempt.verdict.message[:4000],
                 final=accepted is None and position == len(failed) - 1,
             )
-            self.store.reject(record)
             rejected_records.append(record)
         accepted_record = None
-        if accepted is not None and accepted.generation is not None:
+        if accepted is None or accepted.generation is None:
+            self.store.commit(rejected_records)
+        else:
             generation, verdict = accepted.generation, accepted.verdict
             accepted_record = self._base_record(outcome.sample, accepted)
             accepted_record.update(
@@ -307,7 +324,7 @@ class GenerationRun:
                 checks=verdict.checks,
                 gates=accepted.gate_details,
             )
-            self.store.accept(generation.source, accepted_record)
+            self.store.commit(rejected_records, (generation.source, accepted_record))
             item = _gate_input(outcome.sample.id, generation, verdict)
             for gate in self.gates:
                 gate.admit(item)

@@ -279,12 +279,12 @@ class ProgramRun:
             self.checks["cpp_builds"] = after["builds"] - kernels_before["builds"]
         with self.step(Stage.COMPARE, Category.MISMATCH, "compare"):
             result = compare(eager_outputs, got)
-        self.checks["max_abs_err"] = result.max_abs_err
-        self.checks["rel_err"] = result.rel_err
+        self.checks["max_abs_err"] = result.max_abs_error
+        self.checks["rel_err"] = result.max_rel_error
         if result.shape_mismatch:
-            raise Rejected(Stage.SHAPE, Category.SHAPE_ERROR, f"compiled vs eager: {result.message}")
+            raise Rejected(Stage.SHAPE, Category.SHAPE_ERROR, f"compiled vs eager: {result.reason}")
         if not result.ok:
-            raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs eager: {result.message}")
+            raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs eager: {result.reason}")
         if self.options.fp64_reference:
             self.compare_fp64(got)
 
@@ -307,9 +307,9 @@ class ProgramRun:
         with self.step(Stage.COMPARE, Category.MISMATCH, "compare_fp64"):
             result = compare(reference, compiled_outputs)
         self.checks["fp64_reference"] = "ok" if result.ok else "mismatch"
-        self.checks["fp64_max_abs_err"] = result.max_abs_err
+        self.checks["fp64_max_abs_err"] = result.max_abs_error
         if not result.ok:
-            raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs fp64 reference: {result.message}")
+            raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs fp64 reference: {result.reason}")
 
     def verdict(self, ok: bool, stage: Stage, category: Category | None = None, message: str = "") -> Verdict:
         self.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 4)

@@ -1,6 +1,5 @@
 # task: add_mul
 # expect: cuda=ok
-import torch
 import torch.nn as nn
 from torch.utils.cpp_extension import load_inline
 

@@ -1,6 +1,5 @@
 # task: linear_relu
 # expect: cpu=fallback cuda=fallback
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
