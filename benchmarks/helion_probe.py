@@ -25,6 +25,37 @@ VARIANT_ENV = {
 }
 
 
+_KERNEL = """\
+import torch
+import helion
+import helion.language as hl
+
+
+@helion.kernel(KWARGS)
+def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(a)
+    for tile in hl.tile(a.size(0)):
+        out[tile] = a[tile] + b[tile]
+    return out
+"""
+
+
+def _kernel_module(variant: str):
+    """The add kernel in a module file of its own (Helion reads the kernel's source and its globals)."""
+    import importlib.util
+    import tempfile
+
+    fixed = "configs=[helion.Config(block_sizes=[1024], num_warps=4, num_stages=1)]"
+    kwargs = fixed if variant == "fixed" else 'autotune_effort="quick"'
+    path = os.path.join(tempfile.mkdtemp(prefix="helion-probe-"), "helion_probe_add.py")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(_KERNEL.replace("KWARGS", kwargs))
+    spec = importlib.util.spec_from_file_location("helion_probe_add", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run(variant: str, budget_s: float) -> dict:
     started = time.monotonic()
     record: dict = {"variant": variant}
@@ -33,23 +64,12 @@ def run(variant: str, budget_s: float) -> dict:
 
         record["torch"] = torch.__version__
         import helion
-        import helion.language as hl
 
         record["helion"] = getattr(helion, "__version__", "?")
         if variant == "import":
             record["status"] = "ok"
             return record
-        configs = (
-            [helion.Config(block_sizes=[1024], num_warps=4, num_stages=1)] if variant == "fixed" else None
-        )
-        kwargs = {"configs": configs} if configs else {"autotune_effort": "quick"}
-
-        @helion.kernel(**kwargs)
-        def add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            out = torch.empty_like(a)
-            for tile in hl.tile(a.size(0)):
-                out[tile] = a[tile] + b[tile]
-            return out
+        add = _kernel_module(variant).add  # at module level: Helion refuses kernels that are closures
 
         a = torch.randn(1 << 24, device="cuda")
         b = torch.randn(1 << 24, device="cuda")

@@ -30,7 +30,6 @@ STRATEGIES = {
     "de": {"population_size": 4},
     "mcts": {"batch_size": 1},
     "pattern": {},
-    "optuna": {"n_startup_trials": 4},
 }
 
 

@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--degenerate-checks", action="store_true", help="also reject input-independent output"
     )
+    parser.add_argument(
+        "--allow-graph-breaks",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count a model Dynamo splits into several graphs as compiled (default; paritybench's rule); "
+        "--no-allow-graph-breaks rejects it as graph_break",
+    )
     crawl = parser.add_argument_group("crawling (--download)")
     crawl.add_argument("--query", default="language:Python torch.nn stars:>100")
     crawl.add_argument("--max-repos", type=int, default=100)
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.timeout,
                 args.memory_limit_mb,
                 args.degenerate_checks,
+                args.allow_graph_breaks,
             )
         except ValueError as exc:
             print(exc, file=sys.stderr)

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from github_index.generate import EXTRA_ALLOWED_IMPORTS, INDEX_FILE, Selection
+from github_index.generate import EXTRA_ALLOWED_IMPORTS, INDEX_FILE, STATIC_POLICY, Selection
 from synth_modules.run.store import MANIFEST_FILE, REJECTED_FILE, atomic_write_text, read_jsonl
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
 from synth_modules.types import Verdict
@@ -37,11 +37,13 @@ def sandbox_options(
     timeout_s: float = 120.0,
     memory_limit_mb: int = 4096,
     degenerate_checks: bool = False,
+    allow_graph_breaks: bool = True,
 ) -> SandboxOptions:
     """Sandbox settings for repository code: wider imports, fp64 reference on.
 
     Degenerate checks are off by default: a real model whose output does not depend on its input values
     (a positional embedding, a mask builder) is still a correct compile target, unlike a synthetic program.
+    Graph breaks are allowed by default (paritybench counts a model that compiles with breaks as compiled).
     """
     if compile_mode not in COMPILE_MODES:
         raise ValueError(
@@ -54,8 +56,10 @@ def sandbox_options(
         device=device,
         degenerate_checks=degenerate_checks,
         compile_backend=backend,
+        static_policy=STATIC_POLICY,
         extra_allowed_imports=EXTRA_ALLOWED_IMPORTS,
         fp64_reference=True,
+        allow_graph_breaks=allow_graph_breaks,
     )
 
 

@@ -23,9 +23,8 @@ from synth_modules.sandbox.static_checks import check_static
 INDEX_FILE = "index.jsonl"
 PROGRAMS_DIR = "programs"
 REPOS_FILE = "repos.json"
-# What extracted modules may import, for the sandbox's static checks (SandboxOptions.extra_allowed_imports).
-# torch itself is on the contract's exact-name list, so the harmless torch submodules real models import are
-# named one by one (the sandbox still refuses anything it deems dangerous).
+# What the sandbox's warm-up imports for extracted modules (SandboxOptions.extra_allowed_imports). What they
+# may import and read is the "repository" static policy (synth_modules/data/static_allowlist.json).
 TORCH_SUBMODULES = (
     "torch.amp",
     "torch.autograd",
@@ -39,6 +38,7 @@ TORCH_SUBMODULES = (
     "torch.nn.parameter",
     "torch.special",
 )
+STATIC_POLICY = "repository"  # the static checks' allow-list for repository code (synth_modules/data)
 EXTRA_ALLOWED_IMPORTS = tuple(sorted((ALLOWED_PACKAGES - {"__future__"}) | set(TORCH_SUBMODULES)))
 _PLACEHOLDER = "\n\ndef get_inputs():\n    return []\n\n\ndef get_init_inputs():\n    return [[], {}]\n"
 
@@ -68,7 +68,7 @@ def static_verdict(source: str, entry_point: str) -> tuple[bool, str | None, str
     """The sandbox's static checks on a program (or an extracted class with placeholder input functions)."""
     if "def get_inputs" not in source:
         source = source + _PLACEHOLDER
-    verdict = check_static(source, entry_point, EXTRA_ALLOWED_IMPORTS)
+    verdict = check_static(source, entry_point, STATIC_POLICY)
     return verdict.ok, verdict.category, verdict.message
 
 

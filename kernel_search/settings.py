@@ -56,12 +56,6 @@ class LLMGuidedSettings:
     cache_dir: str | None = None  # raw answers are cached here (default: a temporary folder)
 
 
-@dataclass(frozen=True)
-class OptunaSettings:
-    batch_size: int = 1
-    n_startup_trials: int = 8
-
-
 SETTINGS: dict[str, type] = {
     "random": RandomSettings,
     "ga": GeneticSettings,
@@ -69,7 +63,6 @@ SETTINGS: dict[str, type] = {
     "mcts": MCTSSettings,
     "pattern": PatternSettings,
     "llm": LLMGuidedSettings,
-    "optuna": OptunaSettings,
 }
 
 

@@ -60,6 +60,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", type=int, default=1, help="candidates evaluated at once (timing stays serial)"
     )
+    parser.add_argument(
+        "--parallel-tasks", type=int, default=1, help="tasks tuned at once (each with --jobs)"
+    )
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     parser.add_argument(
         "--set",

@@ -34,18 +34,20 @@ def best_so_far(scores: list[float | None]) -> list[float | None]:
 def collect(database: SearchDatabase) -> dict[str, Any]:
     """{"runs": [...], "curves": {(task, strategy): [score or None per evaluation]}} from the database."""
     runs = database.query(
-        "SELECT run_id, task, space, strategy, seed, stop_reason, best_score, best_config FROM runs ORDER BY run_id"
+        "SELECT run_id, task, space, strategy, seed, stop_reason, finished_at IS NOT NULL FROM runs ORDER BY run_id"
     )
     out: dict[str, Any] = {"runs": [], "curves": {}}
-    for run_id, task, space, strategy, seed, stop, best, config in runs:
+    for run_id, task, space, strategy, seed, stop, finished in runs:
         rows = database.query(
-            "SELECT score, status FROM trials WHERE run_id = ? AND status <> 'invalid' ORDER BY trial_index",
+            "SELECT score, config FROM trials WHERE run_id = ? AND status <> 'invalid' ORDER BY trial_index",
             [run_id],
         )
         scores = [score for score, _ in rows]
         out["curves"][(task, strategy)] = scores
         curve = best_so_far(scores)
+        best = curve[-1] if curve else None  # from the trials, so an interrupted run shows what it found
         evals_to_best = next((i + 1 for i, v in enumerate(curve) if v is not None and v == best), None)
+        best_config = json.loads(rows[evals_to_best - 1][1]) if evals_to_best else None
         out["runs"].append(
             {
                 "run_id": run_id,
@@ -53,11 +55,12 @@ def collect(database: SearchDatabase) -> dict[str, Any]:
                 "space": space,
                 "strategy": strategy,
                 "seed": seed,
+                "finished": bool(finished),
                 "stop_reason": stop,
                 "evaluations": len(scores),
                 "failures": sum(1 for s in scores if s is None),
                 "best_score": best,
-                "best_config": json.loads(config) if config else None,
+                "best_config": best_config,
                 "evaluations_to_best": evals_to_best,
             }
         )
@@ -130,9 +133,11 @@ def write_summary(database: SearchDatabase, results_dir: Path) -> dict[str, Any]
         for strategy in strategies:
             run = next((r for r in runs if r["task"] == task and r["strategy"] == strategy), None)
             if run is None or run["best_score"] is None:
-                cells.append("-" if run is None else f"failed ({run['evaluations']} evals)")
+                cells.append("-" if run is None else f"no accepted candidate ({run['evaluations']} evals)")
             else:
                 cells.append(f"{run['best_score']:.3f}x @ {run['evaluations_to_best']}/{run['evaluations']}")
+            if run is not None and not run["finished"]:
+                cells[-1] += " (interrupted)"
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -140,9 +145,11 @@ def write_summary(database: SearchDatabase, results_dir: Path) -> dict[str, Any]
         "evaluations run. A task with no accepted candidate scores 1.0x in the geomean (the baseline stays).",
         "",
     ]
-    lines += ["| strategy | geomean speedup | tasks |", "| --- | --- | --- |"]
+    lines += ["| strategy | geomean speedup (finished runs) | tasks |", "| --- | --- | --- |"]
     for strategy in strategies:
-        values = [max(1.0, r["best_score"] or 1.0) for r in runs if r["strategy"] == strategy]
+        values = [
+            max(1.0, r["best_score"] or 1.0) for r in runs if r["strategy"] == strategy and r["finished"]
+        ]
         gm = geomean(values)
         lines.append(f"| {strategy} | {gm:.3f}x | {len(values)} |" if gm else f"| {strategy} | - | 0 |")
     speedups = [r["best_score"] for r in best_per_task.values()]

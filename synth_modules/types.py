@@ -39,6 +39,8 @@ class Category(_ValueEnum):
     MEMORY_LIMIT = "memory_limit"
     CRASH = "crash"
     CONTAMINATED = "contaminated"
+    # the contamination gate could not read the program's op sequence, so it cannot clear it (fails closed)
+    UNREADABLE_OPS = "unreadable_ops"
     DUPLICATE = "duplicate"
     NAME_COLLISION = "name_collision"  # the program's file name is taken in the output directory
     # export-pairs (Inductor capture on CUDA -> verified PyTorch/Triton pair)

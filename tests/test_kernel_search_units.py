@@ -287,3 +287,20 @@ def test_fallback_is_the_reference_ops_and_nothing_else() -> None:
     invisible = profiling.KernelProfile(names=set())  # an inline C++ extension: nothing the profiler sees
     assert profiling.fallback_reason(invisible, reference, "cpu") is None
     assert profiling.fallback_reason(invisible, reference, "cuda") is not None  # on CUDA: no kernels at all
+
+
+def test_compile_speedup_is_formed_from_interleaved_ratios() -> None:
+    from kernel_search.evaluator.baselines import speedup_vs_compiled
+
+    # Baseline worker: compile 2x faster than eager. Candidate worker ran on a machine half as fast (every time
+    # doubled) and was 4x faster than eager there: it is 2x faster than compile, whatever the drift.
+    cached = {"eager": 100.0, "compile": 50.0}
+    speedup, method = speedup_vs_compiled(50.0, 4.0, cached, "compile")
+    assert speedup == pytest.approx(2.0)
+    assert "interleaved" in method
+    # The naive quotient would have called it a tie.
+    assert cached["compile"] / 50.0 == pytest.approx(1.0)
+    # Without an interleaved eager time the quotient is all there is, and it says so.
+    speedup, method = speedup_vs_compiled(25.0, None, cached, "compile")
+    assert speedup == pytest.approx(2.0) and "cached" in method
+    assert speedup_vs_compiled(25.0, 4.0, {"eager": 100.0}, "compile") == (None, "")

@@ -225,6 +225,9 @@ def test_inductor_space_renders_modes_as_options():
     exec(compile(source, "candidate", "exec"), namespace)
     assert namespace["_KERNEL_SEARCH_OPTIONS"] == {"epilogue_fusion": False}
     assert "triton.cudagraphs" not in InductorSpace(TASK, "cpu").parameters()
+    assert "cudagraph_mark_step_begin" not in source
+    graphs = space.render({**default, "mode": "reduce-overhead", "triton.cudagraphs": True})
+    assert "cudagraph_mark_step_begin()" in graphs and "outputs.clone()" in graphs
     assert ConfigSpace(InductorSpace(TASK, "cuda", "small").parameters()).size == 16
 
 

@@ -121,6 +121,30 @@ def test_no_secret_readable(corpus_verdicts, secret_env):
         assert secret_env not in verdict.message
 
 
+def test_forged_verdicts_are_caught_at_runtime(corpus_verdicts):
+    """Without static checks, a program that replaces what the judge uses is still unsafe_code."""
+    for name, replaced in (
+        ("forge_allclose", "torch.allclose"),
+        ("forge_tensor_method", "Tensor.abs"),
+        ("forge_module_class", "Module.eval"),
+        ("forge_sandbox_compare", "synth_modules.sandbox.compare.identical"),
+        ("monkeypatch_torch", "torch.relu"),
+        ("forge_builtins", "builtins.sum"),
+    ):
+        verdict = corpus_verdicts[name]
+        assert verdict.category == "unsafe_code", (name, verdict.message)
+        assert "replaced what the sandbox judges with" in verdict.message and replaced in verdict.message
+    subclass = corpus_verdicts["forge_tensor_subclass"]
+    assert subclass.category == "unsafe_code" and "Agreeable" in subclass.message
+
+
+def test_string_evaluation_runs_only_inside_the_sandbox(corpus_verdicts):
+    """What annotations, TorchScript and sympy evaluate is real code: contained here, refused statically."""
+    for name in ("type_hints_eval", "sympify_eval"):
+        assert "Permission denied" in corpus_verdicts[name].message, (name, corpus_verdicts[name].message)
+    assert "contained" in corpus_verdicts["star_import_type_hints"].message
+
+
 def test_parent_cannot_be_killed_and_segfault_is_a_crash(pool, corpus_verdicts):
     assert corpus_verdicts["kill_parent"].category == "eager_error"
     assert pool.restarts == 0
@@ -137,7 +161,8 @@ def test_monkeypatching_does_not_leak_into_the_next_program(pool):
     patcher = next(item for item in CORPUS if item.name == "monkeypatch_torch")
     first = pool.submit(patcher.job())
     second = pool.submit(ValidationJob(id="after-patch", source=GOOD_RELU))  # one worker: same process next
-    assert first.result().ok
+    # the patch itself is caught (verdict integrity); what matters here is that the next program is unaffected
+    assert first.result().category == "unsafe_code"
     verdict = second.result()
     assert verdict.ok, verdict.message
 

@@ -62,7 +62,7 @@ ATTACKS = {
     "globals_dunder": "(lambda: 0).__globals__",
     "builtins_name": "__builtins__['open']",
     "import_dunder": "__import__('os')",
-    "getattr": "getattr(nn, 'Linear')",
+    "getattr_computed": "name = 'Lin' + 'ear'\ngetattr(nn, name)",
     "setattr": "setattr(F, 'relu', None)",
     "eval": "eval('1 + 1')",
     "exec": "exec('x = 1')",
@@ -149,10 +149,13 @@ ALLOWED = {
     "math_star": "from math import *",
     "future": "from __future__ import annotations",
     "init": "def make(c):\n    layer = nn.Linear(c, c)\n    nn.init.xavier_uniform_(layer.weight)\n    return layer",
-    "jit_script": "@torch.jit.script\ndef f(x):\n    return x * 2",
-    "checkpoint": "def f(fn, x):\n    return torch.utils.checkpoint.checkpoint(fn, x, use_reentrant=False)",
     "private_self": "class Helper(nn.Module):\n    def _reset(self):\n        self._state = None",
-    "self_ops": "class Helper:\n    def run(self):\n        return [op for op in self.ops]",
+    "self_ops": "class Helper:\n    def __init__(self):\n        self.ops = []\n\n    def run(self):\n        return [op for op in self.ops]",
+    "literal_getattr": "def f(m):\n    return getattr(m, 'weight', None)\nact = getattr(nn, 'ReLU')",
+    "cuda_branch": "def device():\n    return 'cuda' if torch.cuda.is_available() else 'cpu'",
+    "buffer_read": "class B(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.register_buffer('mask', torch.ones(3))\n\n    def forward(self, x):\n        return x * self.mask",
+    "plain_format": "msg = '{} of {:>4d} {name}'.format(1, 2, name='x')\nf = f'{msg!r:>10}'",
+    "local_object_store": "def make():\n    layer = nn.Linear(3, 3)\n    layer.weight.requires_grad = False\n    return layer",
     "main_guard": 'if __name__ == "__main__":\n    print("hi")',
     "super_init": "class Block(nn.Module):\n    def __init__(self):\n        nn.Module.__init__(self)",
     "functional_chain": "y = F.relu(torch.randn(2)).sum().item()",
@@ -168,16 +171,16 @@ def test_real_model_code_is_allowed(name):
     assert verdict.ok, verdict.message
 
 
-def test_import_allow_list_and_extras():
+def test_import_allow_list_and_repository_policy():
     numpy_program = program("import numpy as np\nx = np.zeros(3)")
     assert check_static(numpy_program).category == "import_error"
-    assert check_static(numpy_program, extra_allowed_imports=("numpy",)).ok
-    assert check_static(program("import numpy.linalg"), extra_allowed_imports=("numpy",)).ok
-    # extras never lift the escape hatches: numpy's own loaders and dangerous modules stay banned
-    assert check_static(
-        program("import numpy as np\nnp.load('x')"), extra_allowed_imports=("numpy",)
-    ).category == ("unsafe_code")
-    assert check_static(program("import os"), extra_allowed_imports=("os",)).category == "unsafe_code"
+    assert check_static(numpy_program, policy="repository").ok
+    assert check_static(program("import numpy.linalg"), policy="repository").ok
+    # the wider policy is still an allow-list: numpy's loaders and dangerous modules stay refused
+    assert check_static(program("import numpy as np\nnp.load('x')"), policy="repository").category == (
+        "unsafe_code"
+    )
+    assert check_static(program("import os"), policy="repository").category == "unsafe_code"
     assert check_static(program("import einops")).category == "import_error"
     assert check_static(program("from . import sibling")).category == "import_error"
     assert check_static(program("import torch.nn.init")).category == "import_error"
@@ -220,7 +223,7 @@ def test_composer_programs_pass_static_checks():
         return await backend.generate(GenerationRequest(sample=sample, entry_point=""))
 
     checked = 0
-    for index in range(60):
+    for index in range(300):
         try:
             generation = asyncio.run(compose(index))
         except Exception:  # a composer failure is the composer's test's business, not this one's
@@ -228,4 +231,4 @@ def test_composer_programs_pass_static_checks():
         verdict = check_static(generation.source, generation.entry_point)
         assert verdict.ok, (generation.entry_point, verdict.message)
         checked += 1
-    assert checked >= 40
+    assert checked >= 280

@@ -189,8 +189,12 @@ class Evaluator:
                 result.baselines[name] = value
             elif name in entry.get("errors", {}):
                 result.timing.setdefault("baseline_errors", {})[name] = entry["errors"][name][:300]
-        if result.baselines.get(bl.COMPILE):
-            result.speedup_vs_compile = result.baselines[bl.COMPILE] / result.runtime_us
+        speedup, method = bl.speedup_vs_compiled(
+            result.runtime_us, result.speedup_vs_eager, entry.get("baselines", {}), bl.COMPILE
+        )
+        if speedup is not None:
+            result.speedup_vs_compile = speedup
+            result.timing["speedup_vs_compile_method"] = method
 
 
 def _death(run: IsolatedRun) -> str:

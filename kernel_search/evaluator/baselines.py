@@ -57,6 +57,24 @@ class BaselineCache:
             os.replace(tmp, self.path)
 
 
+def speedup_vs_compiled(
+    runtime_us: float | None, speedup_vs_eager: float | None, cached: dict[str, float], mode: str
+) -> tuple[float | None, str]:
+    """The candidate's speedup over a cached compiled baseline, and how it was formed.
+
+    The cached compiled time was measured in another process at another time; dividing it by this run's
+    candidate time carries every drift in between (clocks, load, a neighbour compiling) into the result.
+    Both ratios that make it up are measured interleaved in one process -- compiled vs eager in the baseline
+    worker, eager vs candidate in the candidate's worker -- so their product cancels that drift.
+    """
+    compiled, eager = cached.get(mode), cached.get("eager")
+    if not compiled or not runtime_us:
+        return None, ""
+    if speedup_vs_eager and eager:
+        return speedup_vs_eager * compiled / eager, "interleaved ratios: (compiled/eager) x (eager/candidate)"
+    return compiled / runtime_us, "cached compiled time / candidate time"
+
+
 # --- worker side ----------------------------------------------------------------------------------------------
 def measure_baselines(request: dict[str, Any], lock: Any, send: Callable[..., None]) -> dict[str, Any]:
     """In a trusted worker: compile each requested mode, then time all of them interleaved with eager."""

@@ -15,9 +15,13 @@ from typing import Any
 from kernel_search.search_space import Config
 from kernel_search.spaces.base import SpaceUnavailable, TaskSpace
 
-# What benchmarks/helion_probe.py found on the GPU host (H200, torch 2.11.0+cu130, Triton 3.6.0); see
-# docs/kernel_search.md "Helion" for the full records.
-HOST_FINDING = "see docs/kernel_search.md, 'Helion status'"
+# What benchmarks/helion_probe.py found on the GPU host (H200, torch 2.11.0+cu130, Triton 3.6.0, 2026-12-02);
+# docs/kernel_search.md "Helion status" has the records.
+HOST_FINDING = (
+    "helion 1.5.1 does not import on torch 2.11 (it needs torch._inductor.runtime.triton_compat.IntelGPUError, "
+    "which torch 2.11 lacks); helion 1.4.0 imports, its autotuner was not yet probed with a valid kernel "
+    "(see docs/kernel_search.md, 'Helion status')"
+)
 
 
 def helion_status() -> tuple[bool, str]:

@@ -60,8 +60,18 @@ class ModelNew(_KernelSearchEager):
         )
 
     def forward(self, *inputs):
-        return self._compiled_forward(*inputs)
+{forward_body}
 '''
+_PLAIN_FORWARD = "        return self._compiled_forward(*inputs)"
+# CUDA-graph trees reuse their output buffers on the next replay; callers that keep outputs (the evaluator
+# does) get "accessing tensor output of CUDAGraphs that has been overwritten". Each call starts a new graph
+# step and returns copies, which is what torch's message asks for (the copy is part of the measured time).
+_CUDAGRAPH_FORWARD = """\
+        torch.compiler.cudagraph_mark_step_begin()
+        outputs = self._compiled_forward(*inputs)
+        if isinstance(outputs, torch.Tensor):
+            return outputs.clone()
+        return type(outputs)(o.clone() if isinstance(o, torch.Tensor) else o for o in outputs)"""
 
 
 def effective_options(config: Config) -> dict[str, Any]:
@@ -117,5 +127,6 @@ class InductorSpace(TaskSpace):
         )
 
     def render(self, config: Config) -> str:
-        options = repr(effective_options(config))
-        return _TEMPLATE.format(task_source=self.task_source, options=options)
+        options = effective_options(config)
+        body = _CUDAGRAPH_FORWARD if options.get("triton.cudagraphs") else _PLAIN_FORWARD
+        return _TEMPLATE.format(task_source=self.task_source, options=repr(options), forward_body=body)

@@ -24,7 +24,7 @@ from typing import Any
 
 from kernel_search.store.database import DB_FILE, SearchDatabase
 
-_PACKAGES = ("torch", "triton", "duckdb", "helion", "optuna")
+_PACKAGES = ("torch", "triton", "duckdb", "helion")
 
 
 def write_json(path: Path, data: Any) -> None:

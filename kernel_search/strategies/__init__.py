@@ -11,7 +11,6 @@ from kernel_search.strategies.differential_evolution import DifferentialEvolutio
 from kernel_search.strategies.genetic import GeneticSearch
 from kernel_search.strategies.llm_guided import LLMGuidedSearch
 from kernel_search.strategies.mcts import MonteCarloTreeSearch
-from kernel_search.strategies.optuna_tpe import OptunaTPE
 from kernel_search.strategies.pattern import PatternSearch
 from kernel_search.strategies.random import RandomSearch
 
@@ -22,7 +21,6 @@ STRATEGIES: dict[str, type[SearchStrategy]] = {
     "mcts": MonteCarloTreeSearch,
     "pattern": PatternSearch,
     "llm": LLMGuidedSearch,
-    "optuna": OptunaTPE,
 }
 
 __all__ = ["FAILURE", "STRATEGIES", "SearchStrategy", "create_strategy"]

@@ -6,6 +6,8 @@ compared in the normalized op space against every variant of every problem (synt
 - level 1: the problem's op, possibly repeated (consecutive repeats collapse; `reordered` compares the set).
 Programs one op away from a level-2 problem (or a multi-op level-1 problem) are kept and reported as near misses;
 single-op level-1 problems get no near misses, since every two-op program would be one.
+The gate fails closed: a program whose op sequence cannot be read (or in which no op is found) cannot be cleared,
+so it is rejected as `unreadable_ops` rather than kept.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from synth_modules.analysis.kernelbench import LEVELS, KernelBenchProblem, load_problems
-from synth_modules.analysis.opseq import OpSequenceError, normalized_op_sequence
+from synth_modules.analysis.opnames import normalize_ops
+from synth_modules.analysis.opseq import OpSequenceError, extract_op_sequence
 from synth_modules.gates.base import Gate, GateInput
 from synth_modules.types import Category, GateDecision
 
@@ -147,12 +150,24 @@ class ContaminationGate(Gate):
 
     def check(self, item: GateInput) -> GateDecision:
         try:
-            ops = normalized_op_sequence(item.source, item.entry_point)
-        except OpSequenceError:
             try:
-                ops = normalized_op_sequence(item.source)
-            except OpSequenceError as error:
-                return GateDecision.accept("op sequence unreadable", error=str(error))
+                raw = extract_op_sequence(item.source, item.entry_point)
+            except OpSequenceError:  # entry point not found as an nn.Module class: read the file's model
+                raw = extract_op_sequence(item.source)
+        except OpSequenceError as error:
+            return GateDecision.reject(
+                Category.UNREADABLE_OPS,
+                f"op sequence cannot be read, so KernelBench overlap is unknown: {error}",
+            )
+        except Exception as error:  # the reader's own failure on odd code must not let the program through
+            return GateDecision.reject(
+                Category.UNREADABLE_OPS, f"op sequence reader failed ({type(error).__name__}: {error})"[:500]
+            )
+        if not raw:
+            return GateDecision.reject(
+                Category.UNREADABLE_OPS, "no op found in forward(), so KernelBench overlap is unknown"
+            )
+        ops = normalize_ops(raw)
         matches = self.matcher.matches(ops)
         if matches:
             first = matches[0]

@@ -15,8 +15,14 @@ class SandboxOptions:
     device: str = "cpu"
     degenerate_checks: bool = True
     compile_backend: str = "inductor"
-    # Imports allowed beyond the program contract's allow-list (github_index needs einops, numpy, ...).
+    # The static checks' allow-list (static_policy): "program" (the program file contract) or "repository"
+    # (github_index: einops, numpy, functools, ...).
+    static_policy: str = "program"
+    # Modules the warm-up imports beyond torch, so forked children find them loaded (github_index's packages).
     extra_allowed_imports: tuple[str, ...] = ()
+    # Accept a forward that Dynamo split into several graphs (or ran without one). Off: rejected as
+    # graph_break, since "compiles with Inductor" should mean the whole forward did.
+    allow_graph_breaks: bool = False
     # Also compare the compiled float32 outputs against an eager float64 copy of the model and inputs
     # (github_index's reference, as paritybench intended); a model that cannot run in float64 is not rejected.
     fp64_reference: bool = False

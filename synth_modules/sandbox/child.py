@@ -6,8 +6,10 @@ torch.compile -> compiled vs eager. `probe` runs only load -> construct -> input
 reports the exception, for error-driven input deduction.
 
 Everything here runs in a forked copy of a warm worker, so a program that patches torch only patches its
-own copy. Note that the checks run in the same process as the program: the static checks (not this module)
-are what stop a program from forging its own verdict.
+own copy. The checks run in the same process as the program, so they call the references `integrity` bound
+before any program existed, and every verdict is preceded by an identity check of the modules and classes
+they rely on: a program that replaced one is `unsafe_code`, whatever else it did. A forward that Dynamo
+splits into several graphs is `graph_break` unless `SandboxOptions.allow_graph_breaks`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from synth_modules.program import split_init_inputs
-from synth_modules.sandbox import degenerate, kernel_batching
+from synth_modules.sandbox import degenerate, integrity, kernel_batching
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
-from synth_modules.sandbox.compare import compare, flatten_outputs, identical
+from synth_modules.sandbox.integrity import JUDGES
 from synth_modules.types import Category, Stage, Verdict
 
 PROGRAM_FILE = "program.py"
@@ -136,10 +138,13 @@ def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
 
 
 def make_inputs(module: types.ModuleType, seed: int, device: str) -> list[Any]:
-    torch.manual_seed(seed)
+    JUDGES.manual_seed(seed)
     inputs = module.get_inputs()
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(f"get_inputs() returned {type(inputs).__name__}, expected a list")
+    problem = integrity.foreign_tensor(inputs)
+    if problem:
+        raise Rejected(Stage.EAGER, Category.UNSAFE_CODE, f"get_inputs(): {problem}")
     return list(_map_tensors(list(inputs), lambda t: t.to(device)))
 
 
@@ -169,6 +174,7 @@ class ProgramRun:
         self.module: types.ModuleType | None = None
         self.model: torch.nn.Module | None = None
         self.inputs: list[Any] = []
+        self.judged_with = integrity.snapshot()  # before the program is loaded
 
     def step(self, stage: Stage, category: Category, name: str):
         return step(stage, category, self.timings, name, self.progress)
@@ -177,7 +183,18 @@ class ProgramRun:
         """One forward on fresh copies of `inputs` (a program may modify its inputs in place)."""
         fn = model if model is not None else self.model
         args = _map_tensors(inputs, lambda t: t.clone())
-        return flatten_outputs(fn(*args))  # type: ignore[misc]
+        outputs = JUDGES.flatten_outputs(fn(*args))  # type: ignore[misc]
+        problem = integrity.foreign_tensor(outputs)
+        if problem:
+            raise Rejected(Stage.EAGER, Category.UNSAFE_CODE, f"forward output: {problem}")
+        # Copies the program never saw: it cannot rewrite the eager reference in place (through a reference it
+        # kept) while the compiled run happens. clone() keeps autograd, which the dead-parameter check needs.
+        return [o.clone() for o in outputs]
+
+    def tampering(self) -> Rejected | None:
+        """The program replaced something the checks rely on (checked before any verdict is given)."""
+        problem = integrity.tampered(self.judged_with)
+        return Rejected(Stage.SANDBOX, Category.UNSAFE_CODE, problem) if problem else None
 
     # --- steps -------------------------------------------------------------------------------------------
     def load_and_build(self) -> None:
@@ -194,7 +211,7 @@ class ProgramRun:
                 if not callable(getattr(self.module, required, None)):
                     raise Rejected(Stage.LOAD, Category.STRUCTURE_ERROR, f"missing function {required}()")
         with self.step(Stage.INIT, Category.INIT_ERROR, "init"):
-            torch.manual_seed(job.seed)
+            JUDGES.manual_seed(job.seed)
             args, kwargs = split_init_inputs(self.module.get_init_inputs())
             self.model = cls(*args, **kwargs).to(device).eval()
             self.checks["num_params"] = sum(p.numel() for p in self.model.parameters())
@@ -204,12 +221,12 @@ class ProgramRun:
             self.checks["input_numel"] = _tensor_numel(self.inputs)
 
     def eager(self) -> list[torch.Tensor]:
-        with self.step(Stage.EAGER, Category.EAGER_ERROR, "eager"), torch.no_grad():
+        with self.step(Stage.EAGER, Category.EAGER_ERROR, "eager"), JUDGES.no_grad():
             first = self.forward(self.inputs)
             second = self.forward(self.inputs)
         self.output_shapes = [list(o.shape) for o in first]
         self.checks["output_numel"] = sum(o.numel() for o in first)
-        if not identical(first, second):
+        if not JUDGES.identical(first, second):
             raise Rejected(
                 Stage.EAGER, Category.NONDETERMINISTIC, "two eager runs on identical inputs differ"
             )
@@ -235,7 +252,7 @@ class ProgramRun:
             problem = degenerate.constant_or_zero(outputs)
             if problem is None:
                 other_inputs = make_inputs(self.module, self.job.seed + 1, self.options.device)  # type: ignore[arg-type]
-                with torch.no_grad():
+                with JUDGES.no_grad():
                     other = self.forward(other_inputs)
                 problem = degenerate.input_independent(outputs, other)
             if problem is None:
@@ -256,7 +273,7 @@ class ProgramRun:
     def count_flops(self) -> None:
         start = time.perf_counter()
         try:
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            with JUDGES.no_grad(), FlopCounterMode(display=False) as counter:
                 self.forward(self.inputs)
             self.checks["flops"] = int(counter.get_total_flops())
         except Exception:  # FLOPs are informative only; an op the counter does not know must not reject
@@ -265,20 +282,29 @@ class ProgramRun:
 
     def compile_and_compare(self, eager_outputs: list[torch.Tensor]) -> None:
         counters = torch._dynamo.utils.counters
-        graphs_before = counters["stats"]["unique_graphs"]
         breaks_before = sum(counters["graph_break"].values())
         kernels_before = kernel_batching.STATS.snapshot()
-        with self.step(Stage.COMPILE, Category.COMPILE_ERROR, "compile"), torch.no_grad():
-            compiled = torch.compile(self.model, backend=self.options.compile_backend)
+        graphs: list[int] = []  # counted by our own backend wrapper, which the program cannot reach
+        real_backend = JUDGES.lookup_backend(self.options.compile_backend)
+
+        def counting_backend(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Any:
+            graphs.append(len(gm.graph.nodes))
+            return real_backend(gm, example_inputs)
+
+        with self.step(Stage.COMPILE, Category.COMPILE_ERROR, "compile"), JUDGES.no_grad():
+            compiled = JUDGES.compile(self.model, backend=counting_backend)
             got = self.forward(self.inputs, compiled)
-        self.checks["graph_count"] = counters["stats"]["unique_graphs"] - graphs_before
+        self.checks["graph_count"] = len(graphs)
         self.checks["graph_breaks"] = sum(counters["graph_break"].values()) - breaks_before
+        if len(graphs) != 1 and not self.options.allow_graph_breaks:
+            what = "no graph (forward ran eagerly)" if not graphs else f"{len(graphs)} graphs"
+            raise Rejected(Stage.COMPILE, Category.GRAPH_BREAK, f"Dynamo captured {what}")
         if kernel_batching.installed():
             after = kernel_batching.STATS.snapshot()
             self.checks["cpp_kernels"] = after["kernels"] - kernels_before["kernels"]
             self.checks["cpp_builds"] = after["builds"] - kernels_before["builds"]
         with self.step(Stage.COMPARE, Category.MISMATCH, "compare"):
-            result = compare(eager_outputs, got)
+            result = JUDGES.compare(eager_outputs, got)
         self.checks["max_abs_err"] = result.max_abs_error
         self.checks["rel_err"] = result.max_rel_error
         if result.shape_mismatch:
@@ -291,7 +317,7 @@ class ProgramRun:
     def compare_fp64(self, compiled_outputs: list[torch.Tensor]) -> None:
         """Compiled float32 outputs vs an eager float64 copy of the model and inputs, cast back to float32."""
         try:
-            with torch.no_grad():
+            with JUDGES.no_grad():
                 reference_model = copy.deepcopy(self.model).double()
                 inputs64 = _map_tensors(self.inputs, lambda t: t.double() if t.is_floating_point() else t)
                 reference = self.forward(inputs64, reference_model)
@@ -305,7 +331,7 @@ class ProgramRun:
             for r, c in zip(reference, compiled_outputs, strict=False)
         ]
         with self.step(Stage.COMPARE, Category.MISMATCH, "compare_fp64"):
-            result = compare(reference, compiled_outputs)
+            result = JUDGES.compare(reference, compiled_outputs)
         self.checks["fp64_reference"] = "ok" if result.ok else "mismatch"
         self.checks["fp64_max_abs_err"] = result.max_abs_error
         if not result.ok:
@@ -329,6 +355,7 @@ class ProgramRun:
 
 
 def _rejection(run: ProgramRun, exc: Rejected) -> Verdict:
+    exc = run.tampering() or exc  # a forged check outranks whatever the checks concluded
     if exc.exc is not None:
         run.checks["exception_type"] = type(exc.exc).__name__
     return run.verdict(False, exc.stage, exc.category, exc.message)
@@ -344,6 +371,9 @@ def validate(job: ValidationJob, options: SandboxOptions, progress: Progress) ->
         run.count_flops()
         if options.compile:
             run.compile_and_compare(outputs)
+        forged = run.tampering()
+        if forged:
+            raise forged
     except Rejected as exc:
         return _rejection(run, exc)
     return run.verdict(True, Stage.DONE)
@@ -358,9 +388,12 @@ def probe(job: ValidationJob, options: SandboxOptions, progress: Progress) -> Ve
     run = ProgramRun(job, options, progress)
     try:
         run.load_and_build()
-        with run.step(Stage.EAGER, Category.EAGER_ERROR, "eager"), torch.no_grad():
+        with run.step(Stage.EAGER, Category.EAGER_ERROR, "eager"), JUDGES.no_grad():
             outputs = run.forward(run.inputs)
         run.output_shapes = [list(o.shape) for o in outputs]
+        forged = run.tampering()
+        if forged:
+            raise forged
     except Rejected as exc:
         if exc.exc is not None:
             run.checks["exception_message"] = str(exc.exc)[:_MESSAGE_LIMIT]

@@ -211,7 +211,7 @@ class SandboxPool:
         future: Future[Verdict] = Future()
         start = time.perf_counter()
         if self.options.static_checks:
-            verdict = check_static(job.source, job.entry_point, self.options.extra_allowed_imports)
+            verdict = check_static(job.source, job.entry_point, self.options.static_policy)
             static_s = time.perf_counter() - start
             if not verdict.ok:
                 verdict.seconds = round(static_s, 4)

@@ -1,28 +1,29 @@
 """Static safety and structure checks on a program's source, run in the parent before any sandbox work.
 
 They are the first line of defence (the process sandbox is the second) and cheap: one parse and one AST walk.
-A program may only import the contract's allow-list, may not reach the interpreter's escape hatches
-(exec/eval/open/getattr/dunder attributes/frames), may not name modules such as `os` even as attributes of
-torch (`torch.os`), may not touch torch's private or host-reaching API (`torch._C`, `torch.ops`,
-`torch.load`, `torch.hub`, ...), and may not patch modules it imports.
+The checks are an allow-list (static_policy): a program may import only its policy's modules, read only the
+torch / nn / F / ... names the policy lists, and (program policy) read only the attributes tensors, modules and
+builtins have or that it defines itself. On top of that a fixed floor holds under every policy: no dunder
+access, frames, host-reaching names, builtins that reach the interpreter (exec/eval/open/getattr with a
+computed name ...), modules used as values, assignment to attributes of modules, classes or anything that may
+be one, format templates that reach attributes, and no code hidden in strings that annotations evaluation or
+TorchScript would run. Every branch is analysed, including those that only run where CUDA is visible.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from synth_modules.program import find_module_classes
+from synth_modules.sandbox import static_rules
+from synth_modules.sandbox.static_policy import StaticPolicy, policy_named
 from synth_modules.types import Category, Stage, Verdict
 
-# The program file contract's import allow-list (DESIGN.md), plus `__future__` which changes nothing at runtime.
-ALLOWED_IMPORTS = frozenset({"torch", "torch.nn", "torch.nn.functional", "math", "typing", "__future__"})
-STAR_IMPORT_OK = frozenset({"math", "typing", "__future__"})
-
-# Modules that reach the host (files, processes, network, interpreter internals). Importing them is unsafe and
-# `extra_allowed_imports` cannot lift that; importing any other module off the allow-list is an import_error.
+# Modules that reach the host (files, processes, network, interpreter internals). Importing one is unsafe_code;
+# importing any other module off the policy's list is an import_error. (Categorisation only: the policy's
+# allow-list is what admits an import.)
 DANGEROUS_MODULES = frozenset(
     {
         "os", "sys", "subprocess", "socket", "ctypes", "pickle", "cPickle", "dill", "joblib", "shutil",
@@ -33,11 +34,11 @@ DANGEROUS_MODULES = frozenset(
         "fileinput", "dbm", "shelve", "sqlite3", "signal", "faulthandler", "atexit", "types", "copyreg",
         "zipimport", "pkgutil", "imp", "selectors", "termios", "tty", "pwd", "grp", "spwd", "crypt", "xmlrpc",
         "socketserver", "concurrent", "getpass", "platform", "posixpath", "ntpath", "genericpath",
-        "pickletools", "shlex",
+        "pickletools", "shlex", "sympy", "typing_inspect",
     }
 )  # fmt: skip
 
-# Module names that are escape routes when read as an attribute of anything (`torch.os`, `F.np`, `x.sys`).
+# The floor: attribute names refused on any object under every policy, even if the program defines them.
 MODULE_ATTRIBUTES = frozenset(
     {
         "os", "sys", "subprocess", "socket", "ctypes", "pickle", "shutil", "importlib", "builtins",
@@ -45,17 +46,6 @@ MODULE_ATTRIBUTES = frozenset(
         "pathlib", "glob", "codecs", "linecache", "runpy", "sysconfig", "np", "numpy", "ctypeslib",
     }
 )  # fmt: skip
-
-# Any non-torch module re-exported by an imported module (`torch.platform`, `typing.types`, `F.dataclasses`):
-# banned when reached through a chain rooted at an imported module.
-CHAIN_MODULE_ATTRIBUTES = DANGEROUS_MODULES | MODULE_ATTRIBUTES | frozenset(
-    {
-        "functools", "textwrap", "warnings", "dataclasses", "collections", "contextlib", "operator",
-        "stdlib_re", "re", "enum", "itertools", "uuid", "weakref",
-    }
-)  # fmt: skip
-
-# Attribute names that are escape hatches whatever object they are read from.
 BANNED_ATTRIBUTES = frozenset(
     {
         # interpreter frames and code objects (reach globals and builtins without dunders)
@@ -68,43 +58,27 @@ BANNED_ATTRIBUTES = frozenset(
         "load", "save", "from_file", "hub", "cpp_extension", "serialization", "library", "load_library",
         "share_memory_", "tofile", "fromfile", "memmap", "loadtxt", "savetxt", "savez", "savez_compressed",
         "genfromtxt", "fromregex", "DataSource", "open_memmap", "distributed", "package", "model_zoo",
-        "load_url", "load_state_dict_from_url", "download_url_to_file",
+        "load_url", "load_state_dict_from_url", "download_url_to_file", "jiterator", "sympify",
+        "get_type_hints", "ForwardRef", "_evaluate",
     }
 )  # fmt: skip
-
-# Attribute names banned only inside chains rooted at an imported module (`torch.ops`, `torch.classes`):
-# common enough as user attribute names (`self.ops`) that banning them everywhere would reject real code.
-BANNED_MODULE_ATTRIBUTES = frozenset({"ops", "classes", "utils", "jit"})
-# torch.utils is reachable only as torch.utils.checkpoint (activation checkpointing in real models), and
-# torch.jit only for its annotations (TorchScript decorators in real models).
-_OK_NEXT = {
-    "utils": frozenset({"checkpoint"}),
-    "jit": frozenset({"script", "ignore", "unused", "is_scripting", "is_tracing", "annotate", "Final"}),
-}
-
 BANNED_CALLABLES = frozenset(
     {
         "exec", "eval", "compile", "open", "__import__", "getattr", "setattr", "delattr", "globals", "locals",
         "vars", "breakpoint", "input", "exit", "quit", "help", "memoryview", "__builtins__", "__loader__",
-        "__spec__", "copyright", "credits", "license",
+        "__spec__", "copyright", "credits", "license", "dir",
     }
 )  # fmt: skip
-
 ALLOWED_DUNDER_ATTRIBUTES = frozenset({"__init__", "__name__", "__doc__"})
 ALLOWED_DUNDER_NAMES = frozenset({"__name__", "__doc__"})
+ALLOWED_DUNDER_STORES = frozenset({"__all__", "__slots__", "__constants__"})
 ALLOWED_DUNDER_STRINGS = frozenset({"__main__"})
 _DUNDER = re.compile(r"__[A-Za-z0-9_]+__")
-
-# `from torch import nn` binds a module: knowing which names are modules lets the checker forbid passing a
-# module object around as a value (which would hide later attribute accesses from this walk).
-_KNOWN_SUBMODULES = frozenset(
-    {
-        "nn", "functional", "init", "utils", "jit", "fft", "linalg", "special", "autograd", "cuda", "backends",
-        "distributions", "sparse", "random", "testing", "overrides", "quantization", "ao", "modules",
-        "parameter", "parametrize", "parametrizations", "rnn", "fx", "onnx",
-    }
-)  # fmt: skip
 _MAX_REPORTED = 3
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__") and len(name) > 4
 
 
 @dataclass(frozen=True)
@@ -127,79 +101,73 @@ def _chain(node: ast.expr) -> tuple[ast.expr, list[str]]:
     return node, attrs
 
 
-def _module_allowed(module: str, allowed: frozenset[str]) -> bool:
-    """Exact contract modules; an extra allowed module also admits its submodules (`einops.layers`)."""
-    return module in allowed or any(module.startswith(a + ".") for a in allowed - ALLOWED_IMPORTS)
-
-
-def _dangerous_module(module: str) -> bool:
-    parts = module.split(".")
-    if any(".".join(parts[: i + 1]) in DANGEROUS_MODULES for i in range(len(parts))):
-        return True
-    if any(p.startswith("_") for p in parts if p != "__future__"):
-        return True
-    if parts[0] != "torch":
-        return False
-    for i, part in enumerate(parts[1:], start=1):
-        following = parts[i + 1] if i + 1 < len(parts) else None
-        if part in _OK_NEXT and following in _OK_NEXT[part]:
-            continue
-        if part in BANNED_ATTRIBUTES or part in BANNED_MODULE_ATTRIBUTES or part in CHAIN_MODULE_ATTRIBUTES:
-            return True
-    return False
-
-
 class _SafetyScan:
-    """Collects unsafe-code and import findings over one parsed program."""
+    """Collects unsafe-code and import findings over one parsed program under one policy."""
 
-    def __init__(self, tree: ast.Module, allowed_imports: frozenset[str]):
-        self.tree = tree
-        self.allowed = allowed_imports
+    def __init__(self, tree: ast.Module, source: str, policy: StaticPolicy):
+        self.policy = policy
         self.findings: list[Finding] = []
-        self.module_names: set[str] = set()  # names bound to module objects by imports
-        self.chain_roots: set[str] = set()  # imported names plus names assigned from module-rooted chains
-        self._chain_heads: set[int] = set()  # ids of Name nodes at the root of an Attribute chain
-        self._inner: set[int] = set()  # ids of Attribute nodes inside a longer chain
+        self.bound: dict[str, str] = {}  # imported name -> dotted path (`F` -> torch.nn.functional)
+        program_nodes = list(ast.walk(tree))
+        hidden, self.unreadable = static_rules.evaluated_strings(program_nodes, source)
+        self.nodes = program_nodes + [n for root in hidden for n in ast.walk(root)]
+        self.parents = {id(c): p for p in self.nodes for c in ast.iter_child_nodes(p)}
+        self.defined = static_rules.defined_attributes(program_nodes)
+        self.assignable = static_rules.AssignableNames(tree, program_nodes, self.parents)
+        self._inner: set[int] = set()  # Attribute nodes inside a longer chain
+        self.unknown: set[str] = (
+            set()
+        )  # names bound by refused (import_error) imports: only the floor applies
 
     def add(self, category: Category, node: ast.AST, message: str) -> None:
         self.findings.append(Finding(category, getattr(node, "lineno", 0), message))
 
     def run(self) -> list[Finding]:
-        nodes = list(ast.walk(self.tree))
-        # Imports and aliases first, so chain roots are known wherever in the file a module is used.
-        for node in nodes:
+        for node in self.nodes:  # imports first: bindings are known wherever a module is used
             if isinstance(node, ast.Import):
                 self._import(node)
             elif isinstance(node, ast.ImportFrom):
                 self._import_from(node)
-        self._collect_aliases(nodes)
-        # ast.walk is breadth-first: an outer Attribute is seen before the chain inside it.
-        for node in nodes:
+        for node in self.nodes:  # breadth-first: an outer Attribute is seen before the chain inside it
             if isinstance(node, ast.Attribute):
                 self._attribute(node)
             elif isinstance(node, ast.Name):
                 self._name(node)
             elif isinstance(node, ast.Constant):
                 self._constant(node)
-        self._module_values(nodes)
+            elif isinstance(node, ast.Call):
+                self._call(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self._definition(node)
+        for line in self.unreadable:
+            self.findings.append(Finding(Category.UNSAFE_CODE, line, "unreadable '# type:' comment"))
         return self.findings
 
     # --- imports -----------------------------------------------------------------------------------------
-    def _check_module(self, node: ast.AST, module: str) -> bool:
-        if _dangerous_module(module):
+    def _check_module(self, node: ast.AST, module: str, binds: str = "") -> bool:
+        if module in self.policy.imports:
+            return True
+        self.unknown.add(binds)
+        parts = module.split(".")
+        reachable = all(self.policy.allows(".".join(parts[:i]), parts[i]) for i in range(1, len(parts)))
+        if (
+            any(".".join(parts[: i + 1]) in DANGEROUS_MODULES for i in range(len(parts)))
+            or any(p.startswith("_") for p in parts)
+            or (parts[0] in self.policy.imports and not reachable)
+        ):
             self.add(Category.UNSAFE_CODE, node, f"import of unsafe module '{module}'")
-            return False
-        if not _module_allowed(module, self.allowed):
+        else:
             self.add(Category.IMPORT_ERROR, node, f"import of '{module}' is not on the allow-list")
-            return False
-        return True
+        return False
 
     def _import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if self._check_module(node, alias.name):
-                bound = alias.asname or alias.name.split(".")[0]
-                self.module_names.add(bound)
-                self.chain_roots.add(bound)
+            if self._check_module(node, alias.name, alias.asname or alias.name.split(".")[0]):
+                if alias.asname:
+                    self.bound[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    self.bound[top] = top
 
     def _import_from(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
@@ -208,93 +176,124 @@ class _SafetyScan:
                 Category.IMPORT_ERROR, node, f"relative import '{'.' * node.level}{module}' is not allowed"
             )
             return
-        if not self._check_module(node, module):
+        if not self._check_module(node, module) or module == "__future__":
             return
         for alias in node.names:
-            name = alias.name
-            if name == "*":
-                if module not in STAR_IMPORT_OK:
-                    self.add(Category.IMPORT_ERROR, node, f"star import from '{module}' is not allowed")
+            if alias.name == "*":
+                if module not in self.policy.star_imports:
+                    self.add(
+                        Category.UNSAFE_CODE,
+                        node,
+                        f"star import from '{module}' binds names off the allow-list",
+                    )
                 continue
-            if module == "__future__":
+            if not self.policy.allows(module, alias.name):
+                self.add(
+                    Category.UNSAFE_CODE, node, f"import of '{module}.{alias.name}' is not on the allow-list"
+                )
                 continue
-            if name.startswith("_"):
-                self.add(Category.UNSAFE_CODE, node, f"import of private name '{module}.{name}'")
-            elif (
-                name in CHAIN_MODULE_ATTRIBUTES
-                or name in BANNED_ATTRIBUTES
-                or name in BANNED_MODULE_ATTRIBUTES
-                or name in BANNED_CALLABLES
-            ):
-                self.add(Category.UNSAFE_CODE, node, f"import of unsafe name '{module}.{name}'")
-            bound = alias.asname or name
-            self.chain_roots.add(bound)
-            if name in _KNOWN_SUBMODULES:
-                self.module_names.add(bound)
+            self.bound[alias.asname or alias.name] = f"{module}.{alias.name}"
 
-    def _collect_aliases(self, nodes: list[ast.AST]) -> None:
-        """`t = torch` is refused below; `j = torch.jit` makes `j` a chain root too, to a fixed point."""
-        while True:
-            before = len(self.chain_roots)
-            for node in nodes:
-                if isinstance(node, ast.Assign):
-                    targets, value = node.targets, node.value
-                elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
-                    targets, value = [node.target], node.value
-                else:
-                    continue
-                root, _ = _chain(value)
-                if (
-                    isinstance(value, ast.Attribute)
-                    and isinstance(root, ast.Name)
-                    and root.id in self.chain_roots
-                ):
-                    self.chain_roots.update(t.id for t in targets if isinstance(t, ast.Name))
-            if len(self.chain_roots) == before:
-                return
-
-    # --- names, attributes and constants ------------------------------------------------------------------
-    def _attribute(self, node: ast.Attribute) -> None:
-        root, attrs = _chain(node)
-        if isinstance(node.value, ast.Attribute):
-            self._inner.add(id(node.value))
-        if isinstance(node.value, ast.Name):
-            self._chain_heads.add(id(node.value))
-        attr = node.attr
-        if attr.startswith("__") and attr.endswith("__"):
-            if attr not in ALLOWED_DUNDER_ATTRIBUTES:
-                self.add(Category.UNSAFE_CODE, node, f"access to dunder attribute '{attr}'")
+    # --- attributes ----------------------------------------------------------------------------------------
+    def _floor(self, node: ast.AST, attr: str) -> bool:
+        """The attribute rules every policy shares; True when `attr` passed them."""
+        if _is_dunder(attr):
+            if attr in ALLOWED_DUNDER_ATTRIBUTES:
+                return True
+            self.add(Category.UNSAFE_CODE, node, f"access to dunder attribute '{attr}'")
         elif attr in MODULE_ATTRIBUTES:
             self.add(Category.UNSAFE_CODE, node, f"access to module attribute '.{attr}'")
         elif attr in BANNED_ATTRIBUTES:
             self.add(Category.UNSAFE_CODE, node, f"access to banned attribute '.{attr}'")
-        rooted = isinstance(root, ast.Name) and root.id in self.chain_roots
-        if rooted and isinstance(node.ctx, (ast.Store, ast.Del)):
-            self.add(Category.UNSAFE_CODE, node, f"assignment to module attribute '{ast.unparse(node)}'")
-        if rooted and id(node) not in self._inner:
-            self._module_chain(node, root.id, attrs)  # type: ignore[union-attr]
+        else:
+            return True
+        return False
 
-    def _module_chain(self, node: ast.AST, root: str, attrs: list[str]) -> None:
-        for i, attr in enumerate(attrs):
-            following = attrs[i + 1] if i + 1 < len(attrs) else None
-            dotted = ".".join([root, *attrs[: i + 1]])
-            if attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__")):
-                self.add(Category.UNSAFE_CODE, node, f"access to private attribute '{dotted}'")
+    def _attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Attribute):
+            self._inner.add(id(node.value))
+        if node.attr in ("format", "format_map"):
+            problem = static_rules.format_problem(node)
+            if problem:
+                self.add(Category.UNSAFE_CODE, node, problem)
+        if not isinstance(node.ctx, ast.Load):
+            self._store(node)
+        if id(node) in self._inner:
+            return  # checked with the outermost attribute of its chain
+        root, attrs = _chain(node)
+        if isinstance(root, ast.Name) and root.id in self.unknown:
+            all(self._floor(node, attr) for attr in attrs)
+            return
+        path = self.bound.get(root.id) if isinstance(root, ast.Name) else None
+        values = attrs
+        if path is not None and self.policy.is_module(path):
+            values = []
+            for i, attr in enumerate(attrs):
+                if not self._floor(node, attr):
+                    return
+                if not self.policy.allows(path, attr):
+                    dotted = ".".join([root.id, *attrs[: i + 1]])  # type: ignore[union-attr]
+                    self.add(Category.UNSAFE_CODE, node, f"'{dotted}' is not on the allow-list")
+                    return
+                path = f"{path}.{attr}"
+                if not self.policy.is_module(path):
+                    values = attrs[i + 1 :]
+                    break
+            else:
+                self._module_value(node, path)
+        for attr in values:
+            if not self._floor(node, attr):
                 return
-            if attr in _OK_NEXT and following in _OK_NEXT[attr]:
-                continue
-            if attr in BANNED_MODULE_ATTRIBUTES or attr in CHAIN_MODULE_ATTRIBUTES:
-                self.add(Category.UNSAFE_CODE, node, f"access to '{dotted}' (escape hatch)")
+            allowed = self.policy.value_attributes
+            if (
+                allowed is not None
+                and attr not in allowed
+                and attr not in self.defined
+                and not _is_dunder(attr)
+            ):
+                self.add(Category.UNSAFE_CODE, node, f"attribute '.{attr}' is not on the allow-list")
                 return
 
+    def _module_value(self, node: ast.expr, path: str) -> None:
+        """A module may only head an attribute chain, never be a value passed around, returned or aliased."""
+        parent = self.parents.get(id(node))
+        if not (isinstance(parent, ast.Attribute) and parent.value is node):
+            self.add(Category.UNSAFE_CODE, node, f"module '{path}' used as a value")
+
+    def _store(self, node: ast.Attribute) -> None:
+        base = node.value
+        while isinstance(base, (ast.Attribute, ast.Subscript)):
+            base = base.value
+        if isinstance(base, ast.Name) and base.id not in self.bound and self.assignable.allows(base.id, node):
+            return
+        what = f"'{base.id}'" if isinstance(base, ast.Name) else "a computed object"
+        self.add(
+            Category.UNSAFE_CODE,
+            node,
+            f"assignment to attribute '{ast.unparse(node)}' of {what} (may patch a module or class)",
+        )
+
+    # --- names, calls, constants, definitions ----------------------------------------------------------------
     def _name(self, node: ast.Name) -> None:
         name = node.id
         if not isinstance(node.ctx, ast.Load):
+            if name in self.bound and self.policy.is_module(self.bound[name]):
+                self.add(Category.UNSAFE_CODE, node, f"rebinding of module name '{name}'")
+            elif _is_dunder(name) and name not in ALLOWED_DUNDER_STORES:
+                self.add(Category.UNSAFE_CODE, node, f"assignment to dunder name '{name}'")
             return
-        if name in BANNED_CALLABLES:
+        if name == "getattr":
+            self.add(Category.UNSAFE_CODE, node, "getattr with a computed attribute name")
+        elif name in BANNED_CALLABLES:
             self.add(Category.UNSAFE_CODE, node, f"use of banned builtin '{name}'")
-        elif name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDER_NAMES:
+        elif _is_dunder(name) and name not in ALLOWED_DUNDER_NAMES:
             self.add(Category.UNSAFE_CODE, node, f"use of dunder name '{name}'")
+        elif name in self.bound and self.policy.is_module(self.bound[name]):
+            self._module_value(node, self.bound[name])
+
+    def _call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and node.func.id == "type" and len(node.args) > 1:
+            self.add(Category.UNSAFE_CODE, node, "type() with several arguments builds a class at runtime")
 
     def _constant(self, node: ast.Constant) -> None:
         value = node.value
@@ -306,16 +305,15 @@ class _SafetyScan:
                     self.add(Category.UNSAFE_CODE, node, f"string naming dunder '{match}'")
                     return
 
-    def _module_values(self, nodes: list[ast.AST]) -> None:
-        """A module object may only head an attribute chain, never be a value passed around or aliased."""
-        for node in nodes:
-            if (
-                isinstance(node, ast.Name)
-                and isinstance(node.ctx, ast.Load)
-                and node.id in self.module_names
-                and id(node) not in self._chain_heads
-            ):
-                self.add(Category.UNSAFE_CODE, node, f"module '{node.id}' used as a value")
+    def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        if isinstance(node, ast.ClassDef):
+            for keyword in node.keywords:
+                self.add(Category.UNSAFE_CODE, node, f"class keyword '{keyword.arg}' (metaclass hooks)")
+            return
+        if _is_dunder(node.name):
+            in_class = isinstance(self.parents.get(id(node)), ast.ClassDef)
+            if not (in_class and node.name in self.policy.dunder_methods):
+                self.add(Category.UNSAFE_CODE, node, f"definition of special method '{node.name}'")
 
 
 def _structure_findings(tree: ast.Module, entry_point: str | None) -> list[Finding]:
@@ -353,22 +351,28 @@ def _verdict(findings: list[Finding], category: Category) -> Verdict:
 
 
 def check_static(
-    source: str, entry_point: str | None = None, extra_allowed_imports: Iterable[str] = ()
+    source: str, entry_point: str | None = None, policy: StaticPolicy | str = "program"
 ) -> Verdict:
     """Parse and vet a program; ok, or rejected as syntax_error / unsafe_code / import_error / structure_error.
 
     Unsafe code outranks an unknown import, which outranks a structural problem, so a malicious program is
     always reported as unsafe whatever else is wrong with it. `entry_point` names the class to validate
     (other nn.Module helpers are then allowed); without it exactly one nn.Module subclass must exist.
+    `policy` is a StaticPolicy or its name ("program", the default; "repository" for github_index).
     """
+    if isinstance(policy, str):
+        policy = policy_named(policy)
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         return Verdict.reject(Stage.STATIC, Category.SYNTAX_ERROR, f"line {exc.lineno}: {exc.msg}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return Verdict.reject(Stage.STATIC, Category.SYNTAX_ERROR, f"cannot parse: {exc}")
-    allowed = ALLOWED_IMPORTS | frozenset(m for m in extra_allowed_imports if not _dangerous_module(m))
-    findings = _SafetyScan(tree, allowed).run() + _structure_findings(tree, entry_point)
+    try:
+        findings = _SafetyScan(static_rules.LiteralGetattr().visit(tree), source, policy).run()
+    except RecursionError:
+        return Verdict.reject(Stage.STATIC, Category.UNSAFE_CODE, "program too deeply nested to vet")
+    findings += _structure_findings(tree, entry_point)
     for category in (Category.UNSAFE_CODE, Category.IMPORT_ERROR, Category.STRUCTURE_ERROR):
         if any(f.category == category for f in findings):
             return _verdict(findings, category)
