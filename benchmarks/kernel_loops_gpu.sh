@@ -5,7 +5,7 @@
 # (timing serialised by the evaluator's device lock), and the offline research demo beside it; everything is
 # written as it finishes and packed into OUT. Needs .whl/duckdb-*.whl (carried).
 set -u
-OUT=$1; DEADLINE=${2:-105}
+OUT=$1; DEADLINE=${2:-90}
 T0=$(date +%s)
 left() { echo $(( DEADLINE - ($(date +%s) - T0) )); }
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
@@ -15,13 +15,13 @@ LOGS=/tmp/logs; mkdir -p $LOGS
   python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)";
   echo "cores $(nproc)"; } > "$OUT/env.txt" 2>&1
 python3 benchmarks/kernel_loops_tasks.py /tmp/tasks --scale 1024 >> "$OUT/env.txt" 2>&1
-timeout "$(( $(left) - 8 ))" python3 -m kernel_search demo --device cuda --out /tmp/demo --max-evals 3 \
+timeout "$(( $(left) - 8 ))" python3 -m kernel_search demo --device cuda --out /tmp/demo --max-evals 1 \
   --budget-s 0.05 --timeout-s 60 --cache-dir /tmp/ks-cache > $LOGS/demo.log 2>&1 &
 DEMO=$!
 timeout "$(( $(left) - 6 ))" python3 -m kernel_search loops /tmp/tasks --loops refine,beam,priority,evolve \
   --max_attempts 3 --beam 2 --rounds 1 --ideas 1 --initial 1 --children 1 --islands 2 --generations 1 \
   --num_correct_trials 3 --num_perf_trials 30 --budget-s 0.05 --timeout-s 60 --baselines compile \
-  --max-seconds "$(( $(left) - 40 ))" --jobs 48 --capture-jobs 12 --cache-dir /tmp/ks-cache --out /tmp/loops \
+  --max-seconds "$(( $(left) - 50 ))" --jobs 48 --capture-jobs 12 --cache-dir /tmp/ks-cache --out /tmp/loops \
   --verbose > $LOGS/loops.log 2>&1
 echo "loops exit $? at $(( $(date +%s) - T0 )) s" >> "$OUT/env.txt"
 wait $DEMO; echo "demo exit $? at $(( $(date +%s) - T0 )) s" >> "$OUT/env.txt"
