@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--compound", default="0,1", help="num_compound_ops_range")
     parser.add_argument("--supporting", default="1,5", help="num_supporting_ops_range")
     parser.add_argument("--p-value", type=float, default=0.5)
+    parser.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16 | mixed")
     parser.add_argument("--show-failures", type=int, default=3, help="print the first N failing messages")
     parser.add_argument("--dump-dir", default=None, help="write failing programs here")
     parser.add_argument("--json", default=None, help="write the numbers as JSON here")
@@ -76,6 +77,7 @@ def main() -> int:
         num_compound_ops_range=bounds(args.compound),
         num_supporting_ops_range=bounds(args.supporting),
         p_value=args.p_value,
+        dtype=args.dtype,
     )
     t0 = time.perf_counter()
     generations = compose_all(config, args.samples, args.start, args.attempt)

@@ -51,6 +51,10 @@ TORCH_EXTRA = {
     "SymInt", "SymFloat", "SymBool", "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor",
     "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor", "lu", "pca_lowrank", "svd_lowrank",
 }  # fmt: skip
+# dtype objects (torch.float32, torch.bfloat16, ...): a program states its dtype (docs/sizes_and_dtypes.md)
+DTYPES = {
+    name for name, value in vars(torch).items() if isinstance(value, torch.dtype) and not name.startswith("_")
+}
 F_EXCLUDE = {"has_torch_function", "has_torch_function_unary", "has_torch_function_variadic",
              "handle_torch_function", "boolean_dispatch", "assert_int_or_pair"}  # fmt: skip
 TENSOR_EXCLUDE = {"share_memory_", "is_shared", "storage", "untyped_storage", "storage_type", "set_", "new"}
@@ -180,7 +184,11 @@ def value_attributes() -> set[str]:
 def torch_names() -> set[str]:
     aten = {n for n in public(torch._C._VariableFunctions)}
     return (
-        aten | set(torch.functional.__all__) | TORCH_EXTRA | {"nn", "fft", "linalg", "special", "cuda"}
+        aten
+        | set(torch.functional.__all__)
+        | TORCH_EXTRA
+        | {"nn", "fft", "linalg", "special", "cuda"}
+        | DTYPES
     ) - TORCH_EXCLUDE
 
 

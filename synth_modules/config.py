@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_OUTPUT_DIR = "generated_programs"
+DTYPE_SETTINGS = ("float32", "bfloat16", "float16", "mixed")
 
 # Keys that change what a run produces; resuming a run whose values differ is refused unless forced.
 # Operational knobs (workers, verbosity, concurrency, force) may change between resumes.
@@ -51,6 +52,7 @@ class GeneratorConfig:
     seed: int = 0
     # --- sampling ---
     sampling: str = "uniform"  # uniform | coverage
+    dtype: str = "float32"  # float32 | bfloat16 | float16 | mixed (each program draws one of the three)
     # --- LLM backends ---
     base_url: str | None = None
     api_style: str = "chat"  # chat | completions (local servers)
@@ -195,6 +197,8 @@ def validate_config(config: GeneratorConfig) -> None:
         raise ConfigError(f"memory_limit_mb must be >= 256, got {config.memory_limit_mb}")
     if config.sampling not in {"uniform", "coverage"}:
         raise ConfigError(f"sampling must be 'uniform' or 'coverage', got {config.sampling!r}")
+    if config.dtype not in DTYPE_SETTINGS:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPE_SETTINGS)}; got {config.dtype!r}")
     if config.api_style not in {"chat", "completions"}:
         raise ConfigError(f"api_style must be 'chat' or 'completions', got {config.api_style!r}")
     if config.executor not in {"local", "ray"}:

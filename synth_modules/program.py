@@ -116,3 +116,28 @@ def split_init_inputs(value: Any) -> tuple[list[Any], dict[str, Any]]:
     if isinstance(value, (list, tuple)):
         return list(value), {}
     raise TypeError(f"get_init_inputs() returned {type(value).__name__}, expected [args, kwargs]")
+
+
+_FLOAT_DTYPES = {"float32", "float", "bfloat16", "float16", "half", "float64", "double"}
+_DTYPE_ALIASES = {"float": "float32", "half": "float16", "double": "float64"}
+
+
+def declared_dtype(source: str) -> str:
+    """The dtype a program states (module-level `dtype = torch.bfloat16`); float32, PyTorch's default, if none."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "float32"
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "dtype"
+            and isinstance(node.value, ast.Attribute)
+            and isinstance(node.value.value, ast.Name)
+            and node.value.value.id == "torch"
+            and node.value.attr in _FLOAT_DTYPES
+        ):
+            return _DTYPE_ALIASES.get(node.value.attr, node.value.attr)
+    return "float32"

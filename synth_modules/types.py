@@ -112,6 +112,7 @@ class GenerationRequest:
     entry_point: str
     attempt: int = 0
     repair: RepairContext | None = None
+    dtype: str | None = None  # the program's dtype (None: the backend's config decides, float32 by default)
 
 
 @dataclass

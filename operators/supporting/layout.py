@@ -69,7 +69,9 @@ def _unflatten_args(rng: random.Random, shape: Shape) -> Args | None:
         return None
     axis = rng.choice(options)
     a, b = rng.choice(factor_pairs(shape[axis]))
-    sizes = (a, -1) if rng.random() < 0.3 else (a, b)
+    rng.random()  # kept so the composer's RNG stream (and every other choice) is unchanged
+    # (a, -1), not (a, b): the split follows the axis when a size profile grows it (docs/sizes_and_dtypes.md)
+    sizes = (a, -1) if b > 0 else (a, b)
     return {"dim": spell_axis(rng, axis, len(shape)), "unflattened_size": sizes}
 
 
@@ -95,7 +97,8 @@ def _reshape_args(rng: random.Random, shape: Shape) -> Args | None:
         return None
     target = list(rng.choice(moves))
     if rng.random() < 0.4:
-        target[rng.randrange(len(target))] = -1
+        rng.randrange(len(target))  # kept so the composer's RNG stream is unchanged
+    target[0] = -1  # the batch axis is never written out, so a size profile can grow it
     return {"shape": tuple(target)}
 
 

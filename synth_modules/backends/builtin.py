@@ -8,7 +8,7 @@ import json
 from synth_modules.backends.base import Backend
 from synth_modules.composer import compose
 from synth_modules.config import GeneratorConfig
-from synth_modules.sampling import sample_rng
+from synth_modules.sampling import sample_dtype, sample_rng
 from synth_modules.types import Generation, GenerationRequest, Usage
 
 
@@ -31,7 +31,8 @@ class BuiltinBackend(Backend):
         sample = request.sample
         salt = f"compose:{request.attempt}"
         rng = sample_rng(sample.seed, sample.index, salt)
-        result = compose(sample, rng, attempt=request.attempt)
+        dtype = request.dtype or sample_dtype(self.config.dtype, sample.seed, sample.index)
+        result = compose(sample, rng, attempt=request.attempt, dtype=dtype)
         description = json.dumps(
             {
                 "composer": self.model,
@@ -41,6 +42,7 @@ class BuiltinBackend(Backend):
                 "core_ops": sample.core_ops,
                 "compound_ops": sample.compound_ops,
                 "supporting_ops": sample.supporting_ops,
+                **({} if dtype == "float32" else {"dtype": dtype}),
             },
             sort_keys=True,
         )

@@ -48,7 +48,8 @@ def build_prompt(request: GenerationRequest) -> RenderedPrompt:
     """The synthesis prompt for a first attempt, the repair prompt when the request carries a failure."""
     synthesis = load_prompt("synthesis")
     operations = describe_operations(request.sample)
-    contract = synthesis.fragment("contract")
+    precision = synthesis.fragment("sizes_and_dtype", dtype=request.dtype or "float32")
+    contract = synthesis.fragment("contract") + "\n" + precision
     if request.repair is None:
         return synthesis.render(
             operations=operations, contract=contract, example=synthesis.fragment("example")

@@ -32,16 +32,17 @@ class Composition:
     input_shapes: list[list[int]]
     output_shapes: list[list[int]]
     dropped: list[str] = field(default_factory=list)  # sampled ops that could not be placed
+    dtype: str = "float32"
 
 
-def compose(sample: Sample, rng: random.Random, attempt: int = 0) -> Composition:
-    """Compose a program for `sample`; deterministic for a given rng state."""
-    composer = Composer(rng, attempt=attempt)
+def compose(sample: Sample, rng: random.Random, attempt: int = 0, dtype: str = "float32") -> Composition:
+    """Compose a program for `sample` in `dtype`; deterministic for a given rng state."""
+    composer = Composer(rng, attempt=attempt, dtype=dtype)
     graph = composer.compose(list(sample.core_ops), list(sample.compound_ops), list(sample.supporting_ops))
     pattern = graph.pattern()
     entry_point = make_entry_point(pattern, sample.id)
     docstring = " -> ".join(pattern) if rng.random() < 0.5 else ""
-    program = render(graph, entry_point, rng, docstring=docstring)
+    program = render(graph, entry_point, rng, docstring=docstring, dtype=dtype)
     return Composition(
         source=program.source,
         entry_point=entry_point,
@@ -49,4 +50,5 @@ def compose(sample: Sample, rng: random.Random, attempt: int = 0) -> Composition
         input_shapes=program.input_shapes,
         output_shapes=program.output_shapes,
         dropped=list(composer.dropped),
+        dtype=dtype,
     )

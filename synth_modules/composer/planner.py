@@ -14,6 +14,7 @@ from operators.spec import Args, OpSpec, Values
 from synth_modules.analysis.opnames import normalize_ops
 from synth_modules.composer.adapters import Move, breaker_moves, domain_moves, shape_moves
 from synth_modules.composer.decorate import Decorations
+from synth_modules.composer.dtypes import cpu_unsupported
 from synth_modules.composer.graph import Graph, Node, OperandChoice
 from synth_modules.composer.operands import OperandPicker
 from synth_modules.composer.placement import Placement
@@ -27,8 +28,9 @@ INPUT_NUMEL = 65_536
 class Composer(Decorations):
     """Writes one program graph from a sampled pattern; all randomness comes from `rng`."""
 
-    def __init__(self, rng: random.Random, attempt: int = 0) -> None:
+    def __init__(self, rng: random.Random, attempt: int = 0, dtype: str = "float32") -> None:
         self.rng = rng
+        self.excluded = cpu_unsupported(dtype)  # ops whose CPU kernels lack this dtype (measured)
         self.graph = Graph()
         self.neutralized: set[tuple[int, str]] = set()
         self.module_bias = rng.choice((0.25, 0.5, 0.75))
@@ -183,6 +185,9 @@ class Composer(Decorations):
         """A valid placement of `spec` on `state` (random args, `tries` draws), or None."""
         if state.dtype != spec.input_dtype or state.rank not in spec.ranks:
             self.last_reason = "rank"
+            return None
+        if spec.name in self.excluded:
+            self.last_reason = "dtype"
             return None
         for _ in range(1 if raw is not None else tries):
             drawn = dict(raw) if raw else spec.make_args(self.rng, state.shape)

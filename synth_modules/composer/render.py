@@ -6,7 +6,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from synth_modules.composer.emit import Emitter, Namer, fill, literal, unpacked
+from synth_modules.composer.constants import SizeConstants, size_constants
+from synth_modules.composer.emit import Emitter, Namer, fill, unpacked
 from synth_modules.composer.graph import Graph, Node
 
 
@@ -70,28 +71,33 @@ def _expression(node: Node, graph: Graph, em: Emitter, names: dict[int, str]) ->
     return fill(node.form, mapping, unpack)
 
 
-def _inputs_text(graph: Graph, rng: random.Random) -> str:
+def _inputs_text(graph: Graph, sizes: SizeConstants) -> str:
     parts = []
-    for inp in graph.inputs:
-        dims = ", ".join(str(d) for d in inp.shape)
+    for index, inp in enumerate(graph.inputs):
+        names = sizes.input_dims[index]
+        dims = ", ".join(names)
         if inp.dtype == "long":
-            parts.append(f"torch.randint(0, {inp.high}, ({dims}{',' if len(inp.shape) == 1 else ''}))")
+            high = sizes.input_high[index]
+            parts.append(f"torch.randint(0, {high}, ({dims}{',' if len(inp.shape) == 1 else ''}))")
         elif inp.kind == "rand":
-            parts.append(f"torch.rand({dims})")
+            parts.append(f"torch.rand({dims}, dtype=dtype)")
         else:
-            parts.append(f"torch.randn({dims})")
+            parts.append(f"torch.randn({dims}, dtype=dtype)")
     return "[" + ", ".join(parts) + "]"
 
 
 def _init_inputs_text(em: Emitter, rng: random.Random) -> str:
     values = em.init_args
     split = len(values) if rng.random() < 0.6 else max(0, len(values) - rng.randint(1, 3))
-    args = ", ".join(literal(v) for _, v in values[:split])
-    kwargs = ", ".join(f"{name!r}: {literal(v)}" for name, v in values[split:])
+    args = ", ".join(name for name, _ in values[:split])
+    kwargs = ", ".join(f"{name!r}: {name}" for name, _ in values[split:])
     return f"[[{args}], {{{kwargs}}}]"
 
 
-def render(graph: Graph, entry_point: str, rng: random.Random, docstring: str = "") -> RenderedProgram:
+def render(
+    graph: Graph, entry_point: str, rng: random.Random, docstring: str = "", dtype: str = "float32"
+) -> RenderedProgram:
+    """The program text; sizes and init arguments become module-level constants, `dtype` states its precision."""
     em = Emitter()
     input_names: dict[int, str] = {}
     for inp in graph.inputs:
@@ -103,12 +109,18 @@ def render(graph: Graph, entry_point: str, rng: random.Random, docstring: str = 
     signature = ", ".join(
         f"{input_names[i.value]}: torch.Tensor" if hints else input_names[i.value] for i in graph.inputs
     )
+    sizes = size_constants(graph, em.init_args)
     body = [
+        *sizes.lines,
+        f"dtype = torch.{dtype}",
+        "",
+        "",
         f"class {entry_point}(nn.Module):",
         *([f'    """{docstring}"""', ""] if docstring else []),
         f"    def __init__({params}):",
         "        super().__init__()",
         *(f"        {line}" for line in em.init_lines),
+        "        self.to(dtype)",
         "",
         f"    def forward(self, {signature}){' -> torch.Tensor' if hints and len(graph.outputs) == 1 else ''}:",
         *(f"        {line}" for line in forward),
@@ -116,7 +128,7 @@ def render(graph: Graph, entry_point: str, rng: random.Random, docstring: str = 
         "",
         "",
         "def get_inputs():",
-        f"    return {_inputs_text(graph, rng)}",
+        f"    return {_inputs_text(graph, sizes)}",
         "",
         "",
         "def get_init_inputs():",

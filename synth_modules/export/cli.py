@@ -113,12 +113,27 @@ def run_export_sft(pairs_dir: str | Path, out: str | Path) -> int:
     return 0
 
 
-def run_export_seeds(output_dir: str | Path, out: str | Path) -> int:
+def run_export_seeds(
+    output_dir: str | Path,
+    out: str | Path,
+    profile: str = "cpu",
+    device: str | None = None,
+    jobs: int = 1,
+    timeout_s: float = 300.0,
+    limit: int | None = None,
+) -> int:
+    from synth_modules.export.pairs import CudaRequiredError
     from synth_modules.export.seeds import export_seeds
+    from synth_modules.export.seeds_measured import export_measured_seeds
 
+    if profile != "cpu" and device is None:
+        return _error(f"--profile {profile} measures the tasks: give --device cuda (or cpu for a dry run)")
     try:
-        result = export_seeds(output_dir, out)
-    except FileNotFoundError as error:
+        if device is None:
+            result = export_seeds(output_dir, out)
+        else:
+            result = export_measured_seeds(output_dir, out, profile, device, jobs, timeout_s, limit)
+    except (FileNotFoundError, CudaRequiredError) as error:
         return _error(str(error))
     print(f"export-seeds: {len(result.tasks)} tasks in {out} ({len(result.skipped)} skipped, see index.json)")
     return 0 if result.tasks or not result.skipped else 1
@@ -189,7 +204,16 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
     seeds = subparsers.add_parser("export-seeds", help="programs -> KernelBench-format task files")
     seeds.add_argument("output_dir", help="run directory (program files + manifest.jsonl)")
     seeds.add_argument("--out", required=True, help="SEEDS_DIR to write")
-    seeds.set_defaults(handler=lambda a: run_export_seeds(a.output_dir, a.out))
+    seeds.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="size profile of the tasks")
+    seeds.add_argument("--device", default=None, help="measure on this device (cuda, cuda:N; cpu: a dry run)")
+    seeds.add_argument("--jobs", type=int, default=1, help="worker processes (timing is serialized)")
+    seeds.add_argument("--timeout-s", type=float, default=300.0, help="per-program limit")
+    seeds.add_argument("--limit", type=int, default=None, help="at most N programs")
+    seeds.set_defaults(
+        handler=lambda a: run_export_seeds(
+            a.output_dir, a.out, a.profile, a.device, a.jobs, a.timeout_s, a.limit
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from synth_modules.export.programs import ProgramRecord
+from synth_modules.program import declared_dtype
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ KERNELBOOK_COLUMNS: tuple[Column, ...] = (
 OWN_COLUMNS: tuple[Column, ...] = (
     Column("id", pa.string(), "program id in the run directory's manifest"),
     Column("ops", pa.list_(pa.string()), "operators the program uses (final pattern)"),
+    Column(
+        "dtype",
+        pa.string(),
+        "precision the program states and both sides compute in (float32, bfloat16, float16)",
+    ),
     Column("kernel_count", pa.int32(), "number of Triton kernels in triton_code"),
     Column("torch_version", pa.string(), "torch that generated the kernels"),
     Column("triton_version", pa.string(), "triton that compiled them"),
@@ -105,6 +111,7 @@ def pair_row(program: ProgramRecord, result: dict[str, Any]) -> dict[str, Any]:
         "repo_link": None,
         "id": program.id,
         "ops": list(program.ops),
+        "dtype": declared_dtype(program.source),
         "kernel_count": int(result["kernel_count"]),
         "torch_version": env.get("torch_version"),
         "triton_version": env.get("triton_version"),
@@ -128,6 +135,9 @@ def check_row(row: dict[str, Any], names: tuple[str, ...] = COLUMN_NAMES) -> Non
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     columns = columns_for(rows)
     for row in rows:
+        row.setdefault(
+            "dtype", declared_dtype(row.get("python_code") or "")
+        )  # rows exported before the column
         check_row(row, tuple(c.name for c in columns))
     return pa.Table.from_pylist(rows, schema=pa.schema([pa.field(c.name, c.type) for c in columns]))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from synth_modules.export.programs import ProgramRecord, import_file, init_inputs, load_programs
-from synth_modules.program import find_module_classes, rename_class
+from synth_modules.program import declared_dtype, find_module_classes, rename_class
 from synth_modules.run.store import atomic_write_json
 
 INDEX_FILE = "index.json"
@@ -82,11 +82,16 @@ def seed_source(source: str, entry_point: str, flat: list[Any]) -> str:
     return rename_class(rewritten, entry_point, KERNELBENCH_CLASS)
 
 
-def _seed_for(program: ProgramRecord) -> str:
-    module = import_file(program.path, prefix="synth_seed")
+def seed_text(path: Path, entry_point: str, source: str) -> str:
+    """The KernelBench task for the program at `path` (whose text is `source`)."""
+    module = import_file(path, prefix="synth_seed")
     args, kwargs = init_inputs(module)
-    flat = flat_init_inputs(getattr(module, program.entry_point), args, kwargs)
-    return seed_source(program.source, program.entry_point, flat)
+    flat = flat_init_inputs(getattr(module, entry_point), args, kwargs)
+    return seed_source(source, entry_point, flat)
+
+
+def _seed_for(program: ProgramRecord) -> str:
+    return seed_text(program.path, program.entry_point, program.source)
 
 
 def export_seeds(output_dir: str | Path, out: str | Path) -> SeedsExport:
@@ -121,6 +126,7 @@ def export_seeds(output_dir: str | Path, out: str | Path) -> SeedsExport:
                 "id": program.id,
                 "entry_point": program.entry_point,
                 "ops": program.ops,
+                "dtype": declared_dtype(program.source),
             }
         )
     atomic_write_json(

@@ -6,11 +6,16 @@ several fresh random inputs; every output must have the same structure, shape an
 one comparison rule (sandbox/compare.py: tolerance by dtype, scaled to the reference's magnitude). Default
 weights are not enough: with norm weights 1 and biases 0 a kernel that drops a bias or swaps two such tensors
 computes the right numbers.
+
+A bfloat16/float16 program is held to a float32 reference instead of its own eager run (which rounds after every
+op): the New module's outputs must have the program's dtype and agree with a float32 copy of the original, under
+the same rule at the half dtype's tolerance (docs/sizes_and_dtypes.md).
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -24,6 +29,7 @@ from synth_modules.sandbox.compare import TOLERANCES, Comparison, Tolerance, com
 from synth_modules.sandbox.weights import randomize_weights
 from synth_modules.types import Category
 
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 DEFAULT_SEEDS = (1, 2, 3)  # capture uses seed 0: verification inputs are always fresh
 DEFAULT_WEIGHT_SEED = 7
 
@@ -77,6 +83,32 @@ def compare_outputs(expected: Any, actual: Any, override: Tolerance | None = Non
             ok=False, reason=f"expected {kind_e} of {len(tensors_e)}, got {kind_a} of {len(tensors_a)}"
         )
     return compare(tensors_e, tensors_a, override)
+
+
+def is_low_precision(output: Any) -> bool:
+    _, tensors = flatten_outputs(output)
+    return any(t.dtype in LOW_PRECISION for t in tensors)
+
+
+def float32_reference(original: nn.Module, inputs: list[Any]) -> Any:
+    """The original module run in float32 on float32 copies of the inputs."""
+    wide = copy.deepcopy(original).float()
+    return wide(*[v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for v in inputs])
+
+
+def compare_low_precision(
+    expected: Any, actual: Any, reference: Any, override: Tolerance | None = None
+) -> Comparison:
+    """`actual` has `expected`'s structure, shapes and dtypes, and matches the float32 `reference` in value."""
+    _, tensors_e = flatten_outputs(expected)
+    kind_r, tensors_r = flatten_outputs(reference)
+    wide = [r.to(e.dtype) if r.is_floating_point() else r for r, e in zip(tensors_r, tensors_e, strict=True)]
+    result = compare_outputs(
+        wide if kind_r == "list" else tuple(wide) if kind_r == "tuple" else wide[0], actual, override
+    )
+    if not result.ok:
+        result.reason = f"vs float32 reference: {result.reason}"
+    return result
 
 
 def fresh_inputs(program: ModuleType, seed: int, device: str | torch.device) -> list[Any]:
@@ -136,7 +168,11 @@ def verify_pair(
             inputs = fresh_inputs(program, seed, device)
             expected = original(*_clone(inputs))
             actual = new(*_clone(inputs))
-            one = compare_outputs(expected, actual, check.tolerance)
+            if is_low_precision(expected):
+                reference = float32_reference(original, _clone(inputs))
+                one = compare_low_precision(expected, actual, reference, check.tolerance)
+            else:
+                one = compare_outputs(expected, actual, check.tolerance)
             if not one.ok:
                 one.reason = f"inputs seed {seed}: {one.reason}"
                 return one

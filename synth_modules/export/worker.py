@@ -72,6 +72,8 @@ def _run_task(task: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     check = CheckSettings.from_dict(settings.get("check", {}))
     started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
+    if settings.get("mode") == "seed":
+        return _run_seed(task, settings, started)
     try:
         result = make_pair(
             Path(task["path"]), task["entry_point"], settings["device"], Path(settings["workdir"]), check
@@ -83,6 +85,31 @@ def _run_task(task: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
         reply.update(ok=False, category="memory_limit", message=str(error)[:2000])
     except Exception as error:  # a bug of ours or an odd program: report it, keep the worker alive
         reply.update(ok=False, category="crash", message=f"{type(error).__name__}: {error}"[:2000])
+        traceback.print_exc()
+    finally:
+        torch._dynamo.reset()
+        torch.cuda.empty_cache()
+    reply["seconds"] = time.perf_counter() - started
+    return reply
+
+
+def _run_seed(task: dict[str, Any], settings: dict[str, Any], started: float) -> dict[str, Any]:
+    """export-seeds --device: rescale, re-validate, filter and time one task (seed_measure.py)."""
+    import torch
+
+    from synth_modules.export.seed_measure import Drop, measure_seed
+
+    reply: dict[str, Any] = {"id": task["id"]}
+    try:
+        record = measure_seed(Path(task["path"]), task["entry_point"], settings, Path(settings["workdir"]))
+        reply.update(ok=True, **record)
+    except Drop as drop:
+        reply.update(drop.record, ok=False, category=drop.reason, message=drop.message[:2000])
+        reply.pop("task_source", None)
+    except torch.cuda.OutOfMemoryError as error:
+        reply.update(ok=False, category="memory", message=str(error)[:2000])
+    except Exception as error:  # the program's own failure at these sizes, or a bug of ours: report, go on
+        reply.update(ok=False, category="invalid", message=f"{type(error).__name__}: {error}"[:2000])
         traceback.print_exc()
     finally:
         torch._dynamo.reset()

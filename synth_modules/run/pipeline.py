@@ -27,7 +27,7 @@ from synth_modules.run.progress import Progress, summary_table
 from synth_modules.run.run_info import collect_run_info
 from synth_modules.run.stats import StatsTracker
 from synth_modules.run.store import RunState, RunStore
-from synth_modules.sampling import Sampler, sample_id
+from synth_modules.sampling import Sampler, sample_dtype, sample_id
 from synth_modules.sandbox.api import ValidationJob
 from synth_modules.types import (
     Category,
@@ -216,6 +216,7 @@ class GenerationRun:
                 entry_point=make_entry_point(sample.sampled_ops, sample.id),
                 attempt=attempt,
                 repair=repair,
+                dtype=sample_dtype(self.config.dtype, sample.seed, sample.index),
             )
             started = time.perf_counter()
             try:

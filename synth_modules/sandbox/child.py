@@ -35,6 +35,7 @@ from synth_modules.sandbox.integrity import JUDGES
 from synth_modules.types import Category, Stage, Verdict
 
 PROGRAM_FILE = "program.py"
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 _MESSAGE_LIMIT = 2000
 _MEMORY_PATTERNS = re.compile(
     r"can't allocate memory|not enough memory|out of memory|cannot allocate memory|bad_alloc|"
@@ -303,16 +304,29 @@ class ProgramRun:
             after = kernel_batching.STATS.snapshot()
             self.checks["cpp_kernels"] = after["kernels"] - kernels_before["kernels"]
             self.checks["cpp_builds"] = after["builds"] - kernels_before["builds"]
+        low = any(o.dtype in LOW_PRECISION for o in got)
         with self.step(Stage.COMPARE, Category.MISMATCH, "compare"):
-            result = JUDGES.compare(eager_outputs, got)
+            reference = self.upcast_reference(got, torch.float32) if low else eager_outputs
+            result = JUDGES.compare(reference, got)
+        self.checks["reference"] = "float32" if low else "eager"
         self.checks["max_abs_err"] = result.max_abs_error
         self.checks["rel_err"] = result.max_rel_error
         if result.shape_mismatch:
             raise Rejected(Stage.SHAPE, Category.SHAPE_ERROR, f"compiled vs eager: {result.reason}")
         if not result.ok:
-            raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs eager: {result.reason}")
+            against = "float32 reference" if low else "eager"
+            raise Rejected(Stage.COMPARE, Category.MISMATCH, f"compiled vs {against}: {result.reason}")
         if self.options.fp64_reference:
             self.compare_fp64(got)
+
+    def upcast_reference(self, like: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
+        """An eager run of a `dtype` copy of the model on `dtype` copies of the inputs, cast back to `like`'s
+        dtypes: the reference a low-precision compiled output is held to (its eager twin rounds every op)."""
+        with JUDGES.no_grad():
+            model = copy.deepcopy(self.model).to(dtype)
+            inputs = _map_tensors(self.inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)
+            reference = self.forward(inputs, model)
+        return [r.to(c.dtype) if r.is_floating_point() else r for r, c in zip(reference, like, strict=False)]
 
     def compare_fp64(self, compiled_outputs: list[torch.Tensor]) -> None:
         """Compiled float32 outputs vs an eager float64 copy of the model and inputs, cast back to float32."""

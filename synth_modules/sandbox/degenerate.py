@@ -97,3 +97,17 @@ def dead_parameters(
         shown = ", ".join(dead[:5]) + (f" and {len(dead) - 5} more" if len(dead) > 5 else "")
         return f"learnable parameter(s) with no effect on the output (zero or missing gradient): {shown}"
     return None
+
+
+def axis_invariant(outputs: list[torch.Tensor]) -> str | None:
+    """An output that does not vary along one of its axes (every slice the same): a broadcast, not a result."""
+    for i, out in enumerate(outputs):
+        real = _real(out)
+        if not real.is_floating_point() or real.numel() < 2:
+            continue
+        values = real.double()
+        scale = float(values.abs().max())
+        for axis, size in enumerate(values.shape):
+            if size > 1 and float(values.std(dim=axis).max()) <= CONSTANT_SPREAD * scale:
+                return f"output {i} does not vary along axis {axis} (size {size})"
+    return None
