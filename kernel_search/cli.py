@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from kernel_search import tune_cli
+from kernel_search.loops import cli as loops_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
 from kernel_search.inductor import candidate_path
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--device", default="cuda")
     ind.add_argument("--jobs", type=int, default=1)
     tune_cli.register(sub)  # tune, tune-pairs (kernel_search/tune_cli.py)
+    loops_cli.register(sub)  # refine, beam, priority, evolve, loops, export-traces, run, discover, demo
     return parser
 
 
