@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from kernel_search import tune_cli
-from kernel_search.loops import cli as loops_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
 from kernel_search.inductor import candidate_path
+from kernel_search.loops import cli as loops_cli
 from kernel_search.report import render_summary
 from kernel_search.tasks import Task, TaskError, load_task, load_tasks
 
