@@ -21,6 +21,7 @@ from kernel_search import tune_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
 from kernel_search.inductor import candidate_path
+from kernel_search.loops import cli as loops_cli
 from kernel_search.report import render_summary
 from kernel_search.tasks import Task, TaskError, load_task, load_tasks
 
@@ -71,9 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("tasks")
     many.add_argument("candidates", help="folder with one <task name>.py per task")
     many.add_argument("--out", required=True)
-    many.add_argument("--jobs", type=int, default=1, help="parallel workers (timing is still one at a time)")
+    many.add_argument(
+        "--jobs", type=int, default=None, help="parallel workers (default one per GPU; timing serial per GPU)"
+    )
     many.add_argument("--limit", type=int, default=0, help="only the first N tasks")
     _common(many)
+    from kernel_search import placement  # --gpus, --executor ray, --ray-address
+
+    placement.add_arguments(many)
     ind = sub.add_parser(
         "inductor-candidates", help="write Inductor's generated code for each task as ModelNew"
     )
@@ -82,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--device", default="cuda")
     ind.add_argument("--jobs", type=int, default=1)
     tune_cli.register(sub)  # tune, tune-pairs (kernel_search/tune_cli.py)
+    loops_cli.register(sub)  # refine, beam, priority, evolve, loops, export-traces, run, discover, demo
     return parser
 
 
@@ -124,6 +131,9 @@ def cmd_eval_all(args: argparse.Namespace) -> int:
     folder = Path(args.candidates)
     if not folder.is_dir():
         raise TaskError(f"{folder}: no such candidates folder")
+    from kernel_search import placement  # local slots or Ray actors
+
+    placement.check_arguments(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -131,8 +141,8 @@ def cmd_eval_all(args: argparse.Namespace) -> int:
         tasks = tasks[: args.limit]
     by_task: dict[str, EvalResult] = {}
     with (
-        Evaluator(args.device, _options(args)) as evaluator,
-        ThreadPoolExecutor(max(1, args.jobs)) as pool,
+        placement.build_evaluator(args, _options(args)) as evaluator,
+        ThreadPoolExecutor(placement.default_jobs(args, evaluator)) as pool,
         open(out / "results.jsonl", "w", encoding="utf-8") as fh,
     ):
         futures = [pool.submit(_evaluate_pair, evaluator, t, folder) for t in tasks]

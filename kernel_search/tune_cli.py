@@ -61,7 +61,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--jobs", type=int, default=1, help="candidates evaluated at once (timing stays serial)"
     )
     parser.add_argument(
-        "--parallel-tasks", type=int, default=1, help="tasks tuned at once (each with --jobs)"
+        "--parallel-tasks",
+        type=int,
+        default=None,
+        help="tasks tuned at once (each with --jobs; default one per GPU)",
     )
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     parser.add_argument(
@@ -77,6 +80,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default=None, help="evaluator baseline cache and device locks")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for evaluation workers")
     parser.add_argument("--no-progress", action="store_true")
+    from kernel_search import placement
+
+    placement.add_arguments(parser)  # --gpus, --executor ray, --ray-address
 
 
 def register(sub: Any) -> None:
@@ -114,7 +120,7 @@ def _request(args: argparse.Namespace) -> Any:
         budget_s=args.budget_s if args.budget_s is not None else profile.budget_s,
         seed=args.seed,
         jobs=max(1, args.jobs),
-        parallel_targets=max(1, args.parallel_tasks),
+        parallel_targets=max(1, args.parallel_tasks or 1),
         strategy_options=options,
         extra={"device": args.device, "timing_budget_s": args.timing_budget_s, "argv": sys.argv[1:]},
     )
@@ -127,8 +133,8 @@ def _request(args: argparse.Namespace) -> Any:
     return request
 
 
-def _evaluator(args: argparse.Namespace) -> Any:
-    from kernel_search.evaluator import EvalOptions, Evaluator, TimingSettings
+def _evaluator(args: argparse.Namespace, request: Any) -> Any:
+    from kernel_search.evaluator import EvalOptions, TimingSettings
     from kernel_search.evaluator.baselines import COMPILE
 
     env = dict(item.split("=", 1) for item in args.env)
@@ -141,7 +147,13 @@ def _evaluator(args: argparse.Namespace) -> Any:
         timing=TimingSettings(min_reps=30, budget_s=args.timing_budget_s),
         extra_env=env,
     )
-    return Evaluator(args.device, options)
+    from kernel_search import placement
+
+    evaluator = placement.build_evaluator(args, options)
+    if args.parallel_tasks is None:  # one task tuned per slot at once: all GPUs busy, results unchanged
+        request.parallel_targets = placement.slot_count(evaluator)
+    request.extra.update(gpus=args.gpus, executor=args.executor, slots=placement.slot_count(evaluator))
+    return evaluator
 
 
 def _progress(args: argparse.Namespace, total: int) -> Any:
@@ -169,7 +181,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             for t in tasks
         ]
     request.extra.update(batch_scale=args.batch_scale, tasks=[t.name for t in tasks])
-    evaluator = _evaluator(args)
+    evaluator = _evaluator(args, request)
     device = "cpu" if args.device == "cpu" else "cuda"
     targets = [
         Target(
@@ -185,6 +197,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     try:
         best = run_targets(targets, request, args.out, progress)
     finally:
+        evaluator.close()
         if progress is not None:
             progress.close()
     _print_best(best, args.out)
@@ -196,13 +209,14 @@ def cmd_tune_pairs(args: argparse.Namespace) -> int:
     from kernel_search.tuning import run_targets
 
     request = _request(args)
-    evaluator = _evaluator(args)
+    evaluator = _evaluator(args, request)
     targets = pair_targets(Path(args.pairs_dir), Path(args.out), evaluator, limit=args.limit)
     request.extra.update(pairs_dir=str(args.pairs_dir), pairs=[t.name for t in targets])
     progress = _progress(args, len(targets) * len(request.strategies) * request.max_evaluations)
     try:
         best = run_targets(targets, request, args.out, progress)
     finally:
+        evaluator.close()
         if progress is not None:
             progress.close()
     from kernel_search.pairs import write_tuned_pairs

@@ -1,7 +1,8 @@
 """Loopback HTTP servers that speak the real LLM wire protocols, for driving the real SDKs in tests/benchmarks.
 
 `LoopbackLLMServer("openai")` answers POST /v1/chat/completions, POST /v1/completions and GET /v1/models;
-`LoopbackLLMServer("gemini")` answers POST /v1beta/models/{model}:generateContent. Each request takes the next
+`LoopbackLLMServer("gemini")` answers POST /v1beta/models/{model}:generateContent;
+`LoopbackLLMServer("anthropic")` answers POST /v1/messages (Anthropic's Messages API). Each request takes the next
 `Reply` of the script (then `responder(request)`, then `default`), after the reply's delay, so a test can
 script "429 with Retry-After, then success", a 5xx, a hang, prose without code, blocked or truncated answers.
 Every request is recorded (path, JSON body, headers, arrival time) and the peak of concurrent requests is kept.
@@ -55,7 +56,9 @@ class RecordedRequest:
     def prompt_text(self) -> str:
         """Everything the client sent as prompt text, whatever the protocol."""
         if "messages" in self.body:
-            return "\n".join(str(m.get("content", "")) for m in self.body["messages"])
+            system = self.body.get("system")  # Anthropic puts the system prompt beside the messages
+            head = [str(system)] if isinstance(system, str) and system else []
+            return "\n".join(head + [str(m.get("content", "")) for m in self.body["messages"]])
         if "prompt" in self.body:
             return str(self.body["prompt"])
         pieces = []
@@ -80,6 +83,8 @@ def program_answer(source: str, pattern: list[str] | None = None, prose: str = "
 
 
 class LoopbackLLMServer:
+    PROTOCOLS: tuple[str, ...] = ("openai", "gemini", "anthropic")
+
     def __init__(
         self,
         protocol: str,
@@ -90,8 +95,8 @@ class LoopbackLLMServer:
         delay_s: float = 0.0,
         models: tuple[str, ...] = ("test-model",),
     ):
-        if protocol not in {"openai", "gemini"}:
-            raise ValueError(f"protocol must be openai or gemini, got {protocol!r}")
+        if protocol not in self.PROTOCOLS:
+            raise ValueError(f"protocol must be one of {self.PROTOCOLS}, got {protocol!r}")
         self.protocol = protocol
         self.script: deque[Reply] = deque(script)
         self.responder = responder
@@ -188,7 +193,26 @@ class LoopbackLLMServer:
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
         return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
 
+    def _anthropic_body(self, reply: Reply, request: RecordedRequest) -> dict[str, Any]:
+        stop = {"stop": "end_turn", "length": "max_tokens", "blocked": "refusal"}[reply.finish]
+        content = [{"type": "text", "text": reply.text}] if reply.text else []
+        return {
+            "id": "msg_test",
+            "type": "message",
+            "role": "assistant",
+            "model": request.body.get("model", self.models[0]),
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+        }
+
     def _error_body(self, reply: Reply) -> dict[str, Any]:
+        if self.protocol == "anthropic":
+            kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}.get(
+                reply.status, "api_error" if reply.status >= 500 else "invalid_request_error"
+            )
+            return {"type": "error", "error": {"type": kind, "message": "scripted failure"}}
         if self.protocol == "openai":
             return {
                 "error": {"message": "scripted failure", "type": "server_error", "param": None, "code": None}
@@ -206,7 +230,12 @@ class LoopbackLLMServer:
             return 404, {}, {"error": {"message": f"no route {request.path}"}}
         gemini_match = _GEMINI_PATH.match(request.path)
         openai_route = request.path in {"/v1/chat/completions", "/v1/completions"}
-        if not ((self.protocol == "openai" and openai_route) or (self.protocol == "gemini" and gemini_match)):
+        routed = {
+            "openai": openai_route,
+            "gemini": bool(gemini_match),
+            "anthropic": request.path == "/v1/messages",
+        }.get(self.protocol, False)
+        if not routed:
             return 404, {}, {"error": {"message": f"no route {request.path}"}}
         reply = self._next_reply(request)
         delay = self.delay_s if reply.delay_s is None else reply.delay_s
@@ -218,6 +247,8 @@ class LoopbackLLMServer:
             body = self._error_body(reply)
         elif self.protocol == "openai":
             body = self._openai_body(reply, request)
+        elif self.protocol == "anthropic":
+            body = self._anthropic_body(reply, request)
         else:
             assert gemini_match is not None
             body = self._gemini_body(reply, gemini_match.group("model"))
@@ -277,19 +308,24 @@ class LoopbackLLMServer:
 
 
 # ----- wiring a backend to a server (tests, benchmarks, end-to-end runs) ------------------------------------------
-VARIANTS = ("openai", "local-chat", "local-completions", "gemini")
+VARIANTS = ("openai", "local-chat", "local-completions", "gemini", "anthropic", "xai")
 
 
 def variant_protocol(variant: str) -> str:
-    return "gemini" if variant == "gemini" else "openai"
+    return variant if variant in {"gemini", "anthropic"} else "openai"
 
 
 def variant_config(variant: str, server: LoopbackLLMServer, **overrides: Any) -> dict[str, Any]:
     """GeneratorConfig keys pointing one backend variant at `server`:
     openai = an OpenAI model name (priced) over chat; local-* = model_name=local:<served> with api_style;
-    gemini = a Gemini model name. API keys come from the environment (tests set fake ones)."""
+    gemini = a Gemini model name; anthropic = a Claude model name; xai = a Grok model name (OpenAI protocol).
+    API keys come from the environment (tests set fake ones)."""
     if variant == "gemini":
         keys: dict[str, Any] = {"model_name": "gemini-2.5-flash", "base_url": server.url}
+    elif variant == "anthropic":
+        keys = {"model_name": "claude-haiku-4-5", "base_url": server.url}
+    elif variant == "xai":
+        keys = {"model_name": "grok-3-mini", "base_url": server.openai_base_url}
     elif variant == "openai":
         keys = {"model_name": "gpt-4o-mini", "base_url": server.openai_base_url}
     elif variant in {"local-chat", "local-completions"}:

@@ -1,7 +1,8 @@
 """Every LLM backend, through its real SDK, against a loopback server speaking its wire protocol.
 
 Variants: an OpenAI model name (chat), `local:<model>` over /chat/completions and over /completions (openai SDK),
-and a Gemini model name (google-genai SDK, models/*:generateContent).
+a Gemini model name (google-genai SDK, models/*:generateContent), a Claude model name (anthropic SDK,
+/v1/messages) and a Grok model name (openai SDK pointed at an xAI-style endpoint).
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def get_init_inputs():
 def api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("GEMINI_API_KEY", "gemini-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("XAI_API_KEY", "xai-test")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
     monkeypatch.delenv("GOOGLE_GEMINI_BASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
@@ -237,6 +241,8 @@ def test_usage_and_cost_are_accounted_per_call_and_in_total(harness_factory: Any
     expected = {  # USD per 1M tokens in synth_modules/data/llm_prices.toml
         "openai": (2000 * 0.15 + 500 * 0.60) / 1e6,
         "gemini": (2000 * 0.30 + 500 * 2.50) / 1e6,
+        "anthropic": (2000 * 1.00 + 500 * 5.00) / 1e6,
+        "xai": (2000 * 0.30 + 500 * 0.50) / 1e6,
     }.get(harness.variant, 0.0)
     assert backend.cost_usd() == pytest.approx(expected)
     stats = backend.stats()

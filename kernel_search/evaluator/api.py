@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernel_search.devices import DeviceSlot, SlotAssigner, default_slot
 from kernel_search.evaluator import baselines as bl
 from kernel_search.evaluator import hacks
 from kernel_search.evaluator.isolation import IsolatedRun, IsolationSettings, run_isolated
@@ -65,12 +66,22 @@ class EvalOptions:
 
 
 class Evaluator:
-    """Scores candidates for tasks on one device; usable from several threads at once (eval-all --jobs)."""
+    """Scores candidates for tasks; usable from several threads at once (eval-all --jobs).
 
-    def __init__(self, device: str = "cuda", options: EvalOptions | None = None):
+    `slots` (kernel_search/devices.py) spread evaluations over several GPUs: each evaluation takes the
+    least-loaded slot, its worker pinned to that GPU and timed under that GPU's lock. Without slots, `device`
+    is the one slot (as before)."""
+
+    def __init__(
+        self, device: str = "cuda", options: EvalOptions | None = None, slots: list[DeviceSlot] | None = None
+    ):
         if device != "cpu" and not device.startswith("cuda"):
             raise ValueError(f"device must be cpu or cuda[:N], not {device!r}")
         self.device = "cuda:0" if device == "cuda" else device
+        self.slots = list(slots) if slots else [default_slot(self.device)]
+        if any(s.is_cpu != (self.device == "cpu") for s in self.slots):
+            raise ValueError(f"device {device!r} and slots {[s.device for s in self.slots]} disagree")
+        self.assigner = SlotAssigner(self.slots)
         self.options = options or EvalOptions()
         self.cache_dir = self.options.cache_dir or DEFAULT_CACHE
         self.cache = bl.BaselineCache(self.cache_dir)
@@ -90,16 +101,18 @@ class Evaluator:
     def evaluate(self, task: Task | str | Path, candidate_source: str, name: str = "candidate") -> EvalResult:
         started = time.monotonic()
         task = task if isinstance(task, Task) else load_task(task)
-        result = self._evaluate(task, candidate_source, name)
+        with self.assigner.lease() as slot:
+            result = self._evaluate(task, candidate_source, name, slot)
         result.device = "cpu" if self.device == "cpu" else "cuda"
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
     # --- internals -----------------------------------------------------------------------------------------
-    def _request(self, task: Task, mode: str, **extra: Any) -> dict[str, Any]:
+    def _request(self, task: Task, mode: str, slot: DeviceSlot, **extra: Any) -> dict[str, Any]:
         return {
             "mode": mode,
-            "device": self.device,
+            "device": slot.device,
+            "lock_name": slot.lock_name,
             "task_source": task.source,
             "seed": self.options.seed,
             "cpu_threads": self.options.cpu_threads,
@@ -108,7 +121,9 @@ class Evaluator:
             **extra,
         }
 
-    def _isolation(self, timeout_s: float, shared_cache: str | None = None) -> IsolationSettings:
+    def _isolation(
+        self, timeout_s: float, slot: DeviceSlot, shared_cache: str | None = None
+    ) -> IsolationSettings:
         return IsolationSettings(
             device="cpu" if self.device == "cpu" else "cuda",
             timeout_s=timeout_s,
@@ -116,9 +131,10 @@ class Evaluator:
             landlock=self.options.landlock,
             extra_env=dict(self.options.extra_env),
             shared_cache_dir=shared_cache,
+            visible_devices=slot.visible_devices,
         )
 
-    def _evaluate(self, task: Task, source: str, name: str) -> EvalResult:
+    def _evaluate(self, task: Task, source: str, name: str, slot: DeviceSlot) -> EvalResult:
         problem = check_candidate_source(source, name)
         if problem:
             return EvalResult.failure(task.name, name, COMPILE_ERROR, problem, phase="static")
@@ -132,23 +148,30 @@ class Evaluator:
         request = self._request(
             task,
             "candidate",
+            slot,
             candidate_source=source,
             correctness_sets=self.options.correctness_sets,
             profile_check=self.options.profile_check,
         )
-        run = run_isolated(WORKER_MODULE, request, self._isolation(self.options.timeout_s))
+        run = run_isolated(WORKER_MODULE, request, self._isolation(self.options.timeout_s, slot))
         result = _interpret(run, task.name, name, self.options.timeout_s)
         result.flags = sorted(set(result.flags) | set(findings))
         if result.correct and result.runtime_us:
-            self._add_baselines(task, result)
+            self._add_baselines(task, result, slot)
         return result
 
     def _baseline_lock(self, key: str) -> threading.Lock:
         with self._locks_guard:
             return self._baseline_locks.setdefault(key, threading.Lock())
 
-    def baselines_for(self, task: Task, gpu: str | None, torch_version: str) -> dict[str, Any]:
-        """The cached compiled baselines of `task` on this GPU, measuring them first when missing."""
+    def baselines_for(
+        self, task: Task, gpu: str | None, torch_version: str, slot: DeviceSlot | None = None
+    ) -> dict[str, Any]:
+        """The cached compiled baselines of `task` on this GPU model, measuring them first (on `slot`, else
+        the least-loaded one) when missing; slots of one GPU model share them."""
+        if slot is None:
+            with self.assigner.lease() as leased:
+                return self.baselines_for(task, gpu, torch_version, leased)
         wanted = list(self.options.baselines)
         key = bl.cache_key(task.sha, gpu, torch_version)
         with self._baseline_lock(key):
@@ -157,11 +180,11 @@ class Evaluator:
                 b for b in wanted if b not in entry.get("baselines", {}) and b not in entry.get("errors", {})
             ]
             if missing:
-                request = self._request(task, "baseline", baselines=missing)
+                request = self._request(task, "baseline", slot, baselines=missing)
                 shared = os.path.join(self.cache_dir, "compile-cache")
                 os.makedirs(shared, exist_ok=True)
                 run = run_isolated(
-                    WORKER_MODULE, request, self._isolation(self.options.baseline_timeout_s, shared)
+                    WORKER_MODULE, request, self._isolation(self.options.baseline_timeout_s, slot, shared)
                 )
                 reply = run.last("result") or {}
                 entry.setdefault("baselines", {}).update(
@@ -175,14 +198,14 @@ class Evaluator:
                 self.cache.put(key, entry)
         return entry
 
-    def _add_baselines(self, task: Task, result: EvalResult) -> None:
+    def _add_baselines(self, task: Task, result: EvalResult, slot: DeviceSlot) -> None:
         eager = result.baselines.get("eager")
         if eager:
             result.speedup_vs_eager = eager / result.runtime_us
         if not self.options.baselines:
             return
         env = result.timing.get("env") or {}
-        entry = self.baselines_for(task, env.get("gpu"), str(env.get("torch", "")))
+        entry = self.baselines_for(task, env.get("gpu"), str(env.get("torch", "")), slot)
         for name in self.options.baselines:
             value = entry.get("baselines", {}).get(name)
             if value:

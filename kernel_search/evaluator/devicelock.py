@@ -10,15 +10,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 
 
 class DeviceLock:
     def __init__(self, directory: str | None, device: str):
         self.enabled = directory is not None
+        self.name = device.replace(":", "_")
+        self.exclusive_spans: list[tuple[float, float]] = []  # (acquired, released) wall clock of each hold
         if directory is not None:
             os.makedirs(directory, exist_ok=True)
-            stem = os.path.join(directory, device.replace(":", "_"))
+            stem = os.path.join(directory, self.name)
             self._rw = os.open(stem + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
             self._turnstile = os.open(stem + ".turnstile", os.O_RDWR | os.O_CREAT, 0o600)
 
@@ -45,7 +48,9 @@ class DeviceLock:
             fcntl.flock(self._rw, fcntl.LOCK_EX)
         finally:
             fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+        acquired = time.time()
         try:
             yield
         finally:
+            self.exclusive_spans.append((acquired, time.time()))
             fcntl.flock(self._rw, fcntl.LOCK_UN)

@@ -42,6 +42,9 @@ class IsolationSettings:
     landlock: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. TRITON_INTERPRET=1
     shared_cache_dir: str | None = None  # trusted workers only (baselines): a compile cache kept between runs
+    visible_devices: str | None = (
+        None  # CUDA_VISIBLE_DEVICES of the worker: its one GPU (kernel_search/devices)
+    )
 
 
 @dataclass
@@ -79,6 +82,8 @@ def _private_env(job_dir: str, settings: IsolationSettings) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     env.update(settings.extra_env)
+    if settings.visible_devices is not None and settings.device != "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = settings.visible_devices  # pinned to its GPU: it is cuda:0 in there
     return env
 
 

@@ -42,6 +42,7 @@ def environment(device: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None,
         "pid": os.getpid(),
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
 
 
@@ -66,8 +67,8 @@ def main() -> int:
         from kernel_search.evaluator import baselines, pipeline  # torch-heavy imports before confinement
         from kernel_search.evaluator.devicelock import DeviceLock
 
-        lock = DeviceLock(request.get("lock_dir"), device)
-        env = environment(device)
+        lock = DeviceLock(request.get("lock_dir"), request.get("lock_name") or device)
+        env = {**environment(device), "lock": lock.name}
         applied = confine(request["isolation"], request["job_dir"])
         send(phase="setup", isolation=applied, env=env)
     except BaseException as error:
@@ -80,6 +81,9 @@ def main() -> int:
         else:
             outcome = pipeline.run_candidate(request, lock, send)
         outcome.update(env=env)
+        outcome.setdefault("timing", {})["exclusive_spans"] = (
+            lock.exclusive_spans
+        )  # when it held the GPU alone
         send(result=outcome)
     except Stop as stop:
         send(result={"category": stop.category, "message": stop.message, "hack": stop.hack, "env": env})

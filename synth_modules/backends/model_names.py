@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 
 _OPENAI_PATTERN = re.compile(r"^(gpt-|o\d|chatgpt-|openai[:/])")
 _GEMINI_PATTERN = re.compile(r"^(gemini|models/gemini|gemini[:/])")
+_ANTHROPIC_PATTERN = re.compile(r"^(claude-|anthropic[:/])")
+_XAI_PATTERN = re.compile(r"^(grok-|xai[:/])")
 
 
 def resolve_backend_kind(model_name: str) -> str | None:
-    """builtin | gemini | openai | local, or None for a name no backend serves."""
+    """builtin | gemini | openai | anthropic | xai | local, or None for a name no backend serves."""
     name = model_name.strip().lower()
     if name == "builtin":
         return "builtin"
@@ -28,13 +30,18 @@ def resolve_backend_kind(model_name: str) -> str | None:
         return "gemini"
     if _OPENAI_PATTERN.match(name):
         return "openai"
+    if _ANTHROPIC_PATTERN.match(name):
+        return "anthropic"
+    if _XAI_PATTERN.match(name):
+        return "xai"
     return None
 
 
 def describe_model_names() -> str:
     return (
         "use 'builtin' (offline composer), a Gemini model name (gemini-...), an OpenAI model name "
-        "(gpt-..., o3-..., or openai:<name>), or 'local' / 'local:<served-model>' with base_url= "
+        "(gpt-..., o3-..., or openai:<name>), an Anthropic model name (claude-... or anthropic:<name>), "
+        "an xAI model name (grok-... or xai:<name>), or 'local' / 'local:<served-model>' with base_url= "
         "for an OpenAI-compatible server"
     )
 

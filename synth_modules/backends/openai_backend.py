@@ -3,7 +3,8 @@
 model_name: an OpenAI model (`gpt-4.1-mini`, `o4-mini`, `openai:<name>`; needs OPENAI_API_KEY) or `local` /
 `local:<served-model>` with base_url=http://host:port/v1 (no key needed; LOCAL_LLM_API_KEY is sent when set,
 for servers started with --api-key). api_style=chat uses /chat/completions, api_style=completions uses
-/completions with the system and user prompts joined.
+/completions with the system and user prompts joined. xAI's Grok models (`grok-...`, `xai:<name>`; needs
+XAI_API_KEY) speak the same API at https://api.x.ai/v1 (or base_url=), so they are served here too.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from synth_modules.types import Category, GenerationError, Usage
 # Reasoning models take max_completion_tokens and refuse a temperature other than the default.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5(?!-chat))")
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+XAI_BASE_URL = "https://api.x.ai/v1"
 
 
 def _status_message(error: Any) -> str:
@@ -45,9 +47,21 @@ class OpenAIBackend(LLMBackend):
     def __init__(self, config: GeneratorConfig, *, retry_policy: RetryPolicy | None = None):
         require_sdk("openai", config.model_name)
 
-        self.local = resolve_backend_kind(config.model_name) == "local"
+        kind = resolve_backend_kind(config.model_name)
+        self.local = kind == "local"
+        self.xai = kind == "xai"
         raw = config.model_name.strip()
-        if self.local:
+        base_url = config.base_url
+        if self.xai:
+            model = re.sub(r"^xai[:/]", "", raw)
+            key = os.environ.get("XAI_API_KEY", "").strip()
+            if not key:
+                raise ConfigError(
+                    f"model_name={raw} needs an xAI API key: set XAI_API_KEY in the environment"
+                )
+            self._api_key = key
+            base_url = base_url or XAI_BASE_URL
+        elif self.local:
             if not config.base_url:
                 raise ConfigError(
                     "model_name=local needs base_url=http://host:port/v1 (an OpenAI-compatible server)"
@@ -63,11 +77,10 @@ class OpenAIBackend(LLMBackend):
                     "(or use model_name=local with base_url= for an OpenAI-compatible server)"
                 )
             self._api_key = key
-        super().__init__(
-            config, name="local" if self.local else "openai", model=model, retry_policy=retry_policy
-        )
+        name = "local" if self.local else "xai" if self.xai else "openai"
+        super().__init__(config, name=name, model=model, retry_policy=retry_policy)
         self.api_style = config.api_style
-        self.base_url = config.base_url
+        self.base_url = base_url
         self._discovery: asyncio.Future[str] | None = None
 
     @property
@@ -115,7 +128,7 @@ class OpenAIBackend(LLMBackend):
         return str(served[0])
 
     def _sampling_args(self) -> dict[str, Any]:
-        if self.local or self.api_style == "completions":
+        if self.local or self.xai or self.api_style == "completions":
             return {"max_tokens": self.config.max_tokens, "temperature": self.config.temperature}
         if _REASONING_MODEL.match(self.model):
             return {"max_completion_tokens": self.config.max_tokens}
@@ -177,7 +190,7 @@ class OpenAIBackend(LLMBackend):
                     True, f"HTTP {status}: {message}", retry_after_s=parse_retry_after(error.response.headers)
                 )
             if status == 401:
-                who = "LOCAL_LLM_API_KEY" if self.local else "OPENAI_API_KEY"
+                who = "LOCAL_LLM_API_KEY" if self.local else "XAI_API_KEY" if self.xai else "OPENAI_API_KEY"
                 return ErrorInfo(False, f"HTTP 401 (check {who}): {message}")
             if status == 404:
                 return ErrorInfo(False, f"HTTP 404 (unknown model {self.model!r}?): {message}")

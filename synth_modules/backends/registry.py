@@ -20,7 +20,7 @@ def create_backend(config: GeneratorConfig) -> Backend:
         from synth_modules.backends.builtin import BuiltinBackend
 
         return BuiltinBackend(config)
-    if kind in {"openai", "local"}:
+    if kind in {"openai", "local", "xai"}:
         from synth_modules.backends.openai_backend import OpenAIBackend
 
         return OpenAIBackend(config)
@@ -28,4 +28,8 @@ def create_backend(config: GeneratorConfig) -> Backend:
         from synth_modules.backends.gemini_backend import GeminiBackend
 
         return GeminiBackend(config)
+    if kind == "anthropic":
+        from synth_modules.backends.anthropic_backend import AnthropicBackend
+
+        return AnthropicBackend(config)
     raise AssertionError(f"unhandled backend kind {kind!r}")  # check_model_name admits only the kinds above

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 LOCAL_ADDRESSES = frozenset({"", "local"})
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Packages an actor needs to import; uploaded to a cluster we join (a local one reads this checkout).
-SHIPPED_PACKAGES = ("synth_modules",)
+SHIPPED_PACKAGES = ("synth_modules", "kernel_search")
 
 
 def import_ray() -> ModuleType:
