@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from github_index.generate import REPOS_FILE, Selection
+from synth_modules.sandbox.isolation import UNSAFE_FLAG, SandboxUnavailableError, require_landlock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--api-url", default="https://api.github.com")
     crawl.add_argument("--token", default=None, help="GitHub token (default: $GITHUB_TOKEN)")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        UNSAFE_FLAG,
+        dest="allow_unsandboxed",
+        action="store_true",
+        help="run repository code even where Landlock is unavailable (prints a warning; see docs/sandbox.md)",
+    )
     return parser
 
 
@@ -65,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.shard_num < args.shard_total:
         print("--shard-num must be in [0, --shard-total)", file=sys.stderr)
         return 2
+    if args.generate_all or args.evaluate_all:
+        try:  # repository code runs in both: refuse before any work when it cannot be confined
+            require_landlock(args.allow_unsandboxed)
+        except SandboxUnavailableError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     download_dir, run_dir = Path(args.download_dir), Path(args.run_dir)
     selection = Selection(args.filter, args.limit, args.shard_num, args.shard_total)
     progress = not args.quiet
@@ -90,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout_s=args.deduce_timeout,
             memory_limit_mb=args.memory_limit_mb,
             progress=progress,
+            allow_unsandboxed=args.allow_unsandboxed,
         )
         deduced = sum(1 for r in rows if r.get("deduced"))
         print(f"{len(rows)} nn.Module classes in {len(repos)} sources; {deduced} deduced -> {run_dir}")
@@ -104,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.timeout,
                 args.memory_limit_mb,
                 args.degenerate_checks,
-                args.allow_graph_breaks,
+                allow_unsandboxed=args.allow_unsandboxed,
+                allow_graph_breaks=args.allow_graph_breaks,
             )
         except ValueError as exc:
             print(exc, file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Start from guesses (names, type hints, defaults, string literals the code compares against, the first layer
 the model registers), run, read the error, change the input shape or the constructor argument the error points
-at, and try again -- a bounded number of attempts, all inside one forked child per class (see runner.py).
+at, and try again -- a bounded number of attempts, all inside one sandboxed child per class (`deduce_many`:
+the sandbox's "deduce" task, answered in JSON).
 The result is written as KernelBook-format `get_inputs()` / `get_init_inputs()` -> `[args, kwargs]`.
 """
 
@@ -12,7 +13,7 @@ import inspect
 import re
 import traceback
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from github_index.errors import input_fixes, rank_fallbacks
@@ -23,7 +24,7 @@ from github_index.guesses import (
     input_for_name,
     type_hints,
 )
-from github_index.runner import run_isolated
+from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
 from synth_modules.types import Category
 
 PROGRAM_FILENAME = "<program>"
@@ -437,32 +438,85 @@ def deduce_source(source: str, entry_point: str, max_attempts: int = MAX_ATTEMPT
     return search.search().to_dict()
 
 
+def deduce_job(job: ValidationJob) -> dict[str, Any]:
+    """Sandbox task (sandbox/tasks.py "deduce"): the search for one class, run in the confined child."""
+    return deduce_source(job.source, str(job.entry_point), int(job.extra.get("max_attempts", MAX_ATTEMPTS)))
+
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Deduction)}
+
+
+def _checked(answer: Any) -> Deduction:
+    """The child's JSON answer as a Deduction, every field type-checked (it is untrusted data)."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+        return Deduction(ok=False, category=str(Category.CRASH), message="the sandbox returned no deduction")
+    data: dict[str, Any] = {}
+    for name, value in answer.items():
+        kind = _FIELD_TYPES.get(name)
+        if kind is None:
+            continue
+        if kind.startswith("list[str]") or kind.startswith("dict[str, str]"):
+            items = value.values() if isinstance(value, dict) else value
+            ok = isinstance(value, dict if kind.startswith("dict") else list) and all(
+                isinstance(v, str) for v in items
+            )
+            ok = ok and all(isinstance(k, str) for k in value) if isinstance(value, dict) else ok
+        elif kind.startswith("list[list[int]]"):
+            ok = isinstance(value, list) and all(
+                isinstance(s, list) and all(type(d) is int for d in s) for s in value
+            )
+        elif kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "int":
+            ok = type(value) is int
+        else:  # str and str | None
+            ok = isinstance(value, str) or (value is None and "None" in kind)
+        if not ok:
+            return Deduction(
+                ok=False, category=str(Category.CRASH), message=f"malformed deduction field {name}"
+            )
+        data[name] = value
+    return Deduction(**data)
+
+
 def deduce_many(
     items: Iterable[tuple[str, str, str]],
     jobs: int = 1,
     timeout_s: float = 60.0,
     memory_limit_mb: int = 4096,
     max_attempts: int = MAX_ATTEMPTS,
+    allow_unsandboxed: bool = False,
 ) -> Iterator[tuple[str, Deduction]]:
-    """Deduce (id, source, entry_point) items in isolated children; yields (id, Deduction) as they finish."""
-    import torch
+    """Deduce (id, source, entry_point) items in the sandbox (sandbox/tasks.py); yields (id, Deduction).
 
-    torch.set_num_threads(1)
-    tasks = ((key, deduce_source, (source, entry, max_attempts)) for key, source, entry in items)
-    for key, outcome in run_isolated(tasks, jobs=jobs, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb):
-        if outcome.ok:
-            yield key, Deduction(**outcome.value)
-        elif outcome.error == "timeout":
-            yield (
-                key,
-                Deduction(
-                    ok=False, category=str(Category.TIMEOUT), message=f"deduction over {timeout_s:.0f}s"
-                ),
-            )
-        elif outcome.error == "memory_limit":
-            yield key, Deduction(ok=False, category=str(Category.MEMORY_LIMIT), message="memory limit")
-        else:
-            yield key, Deduction(ok=False, category=str(Category.CRASH), message=outcome.error)
+    Every class runs in a forked, confined child of a warm sandbox worker (Landlock, no privileges,
+    allow-listed environment, memory cap, process-group kill); its answer comes back as JSON and is
+    type-checked here. Yields in submission order as results arrive.
+    """
+    options = SandboxOptions(
+        timeout_s=timeout_s,
+        memory_limit_mb=memory_limit_mb,
+        compile=False,
+        allow_unsandboxed=allow_unsandboxed,
+    )
+    items = list(items)
+    if not items:
+        return
+    with SandboxPool(max(1, min(jobs, len(items))), options) as pool:
+        futures = [
+            (key, pool.call("deduce", ValidationJob(id=key, source=source, entry_point=entry,
+                                                     extra={"max_attempts": max_attempts})))
+            for key, source, entry in items
+        ]  # fmt: skip
+        for key, future in futures:
+            verdict = future.result()
+            if verdict.ok:
+                yield key, _checked(verdict.checks.get("result"))
+            elif verdict.category == str(Category.TIMEOUT):
+                message = f"deduction over {timeout_s:.0f}s"
+                yield key, Deduction(ok=False, category=verdict.category, message=message)
+            else:
+                yield key, Deduction(ok=False, category=verdict.category, message=verdict.message)
 
 
 def render_program(source: str, deduction: Deduction) -> str:

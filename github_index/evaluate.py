@@ -37,6 +37,7 @@ def sandbox_options(
     timeout_s: float = 120.0,
     memory_limit_mb: int = 4096,
     degenerate_checks: bool = False,
+    allow_unsandboxed: bool = False,
     allow_graph_breaks: bool = True,
 ) -> SandboxOptions:
     """Sandbox settings for repository code: wider imports, fp64 reference on.
@@ -59,6 +60,7 @@ def sandbox_options(
         static_policy=STATIC_POLICY,
         extra_allowed_imports=EXTRA_ALLOWED_IMPORTS,
         fp64_reference=True,
+        allow_unsandboxed=allow_unsandboxed,
         allow_graph_breaks=allow_graph_breaks,
     )
 

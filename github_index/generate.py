@@ -107,6 +107,7 @@ def generate_all(
     timeout_s: float = 60.0,
     memory_limit_mb: int = 4096,
     progress: bool = False,
+    allow_unsandboxed: bool = False,
 ) -> list[dict[str, Any]]:
     """Extract + deduce over `repos`; (re)writes run_dir/index.jsonl and run_dir/programs/."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,13 @@ def generate_all(
             sources[row["id"]] = source
     by_id = {row["id"]: row for row in rows}
     items = [(key, source, by_id[key]["entry_point"]) for key, source in sources.items()]
-    results = deduce_many(items, jobs=jobs, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb)
+    results = deduce_many(
+        items,
+        jobs=jobs,
+        timeout_s=timeout_s,
+        memory_limit_mb=memory_limit_mb,
+        allow_unsandboxed=allow_unsandboxed,
+    )
     for done, (key, deduction) in enumerate(results, start=1):
         _record_deduction(by_id[key], sources[key], deduction, programs)
         if progress and done % 25 == 0:

@@ -65,6 +65,7 @@ class GeneratorConfig:
     timeout_s: float = 60.0
     memory_limit_mb: int = 4096
     cpu_vectorize: bool = False  # validate with Inductor's SIMD CPU kernels (slower; see SandboxOptions)
+    allow_unsandboxed: bool = False  # run programs even where Landlock is missing (UNSAFE; prints a warning)
     allow_graph_breaks: bool = False  # accept a forward Dynamo split into several graphs (else graph_break)
     # --- gates ---
     contamination: str = "l1,l2"  # off | l1 | l2 | l1,l2

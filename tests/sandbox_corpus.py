@@ -29,6 +29,10 @@ class CorpusProgram:
     expect_unchecked: str
     expected_output_shapes: list[list[int]] | None = None
     extra: dict = field(default_factory=dict)
+    armed: str | None = None  # "cuda": the payload runs only where CUDA is visible
+    needs_landlock: bool = (
+        False  # containment relies on Landlock (skipped, with the refusal shown, without it)
+    )
 
     @property
     def name(self) -> str:
@@ -59,6 +63,8 @@ def load_corpus() -> list[CorpusProgram]:
                 expect_unchecked=_header(source, "expect-unchecked") or expect,
                 expected_output_shapes=json.loads(shapes) if shapes else None,
                 extra={"timeout_s": float(timeout)} if timeout else {},
+                armed=_header(source, "armed"),
+                needs_landlock=_header(source, "needs") == "landlock",
             )
         )
     return programs

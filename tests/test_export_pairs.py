@@ -16,9 +16,11 @@ from synth_modules.export.pairs import ExportSettings, export_pairs, read_pairs
 from synth_modules.export.programs import load_programs
 from synth_modules.export.schema import COLUMN_NAMES, check_row
 from synth_modules.run.store import read_jsonl
+from synth_modules.sandbox import landlock
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS = ROOT / "tests" / "fixtures" / "programs"
+UNSAFE = landlock.abi_version() == 0  # a CI kernel without Landlock: the pool runs only when told to
 
 
 def test_export_pairs_without_cuda_exits_nonzero_before_any_work(tmp_path: Path) -> None:
@@ -58,7 +60,13 @@ def test_pool_isolates_crashes_and_timeouts(tmp_path: Path) -> None:
     broken = _write(tmp_path / "Broken.py", "raise RuntimeError('broken on import')\n")
     tasks = [{"id": p.stem, "path": str(p), "entry_point": p.stem} for p in (crash, hang, broken)]
     with WorkerPool(
-        1, [None], {"device": "cpu", "warmup": False}, timeout_s=15.0, log_dir=tmp_path / "logs"
+        1,
+        [None],
+        {"device": "cpu", "warmup": False},
+        timeout_s=15.0,
+        log_dir=tmp_path / "logs",
+        read_roots=[str(tmp_path)],
+        allow_unsandboxed=UNSAFE,
     ) as pool:
         results = {r["id"]: r for r in pool.run(tasks)}
     assert {k: r["category"] for k, r in results.items()} == {

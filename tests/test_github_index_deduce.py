@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,11 @@ from github_index.deduce import Deduction, deduce_many, render_program
 from github_index.errors import input_fixes
 from github_index.extract import extract_repo
 from github_index.guesses import TensorSpec
-from github_index.runner import run_isolated
 from github_index.sources import RepoInfo
+from synth_modules.sandbox import landlock
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github_repos"
+UNSAFE = landlock.abi_version() == 0  # a CI kernel without Landlock: the sandbox runs only when told to
 
 
 def _message(fn) -> str:
@@ -72,7 +72,7 @@ def deduced():
         for item in extract_repo(RepoInfo(name, path=str(FIXTURES / name))).classes:
             items.append((item.class_name + ":" + item.path, item.source, item.entry_point))
     sources = {key: source for key, source, _ in items}
-    results = dict(deduce_many(items, jobs=2, timeout_s=60))
+    results = dict(deduce_many(items, jobs=2, timeout_s=60, allow_unsandboxed=UNSAFE))
     return results, sources
 
 
@@ -119,27 +119,42 @@ def test_specific_deductions(deduced):
     assert not timm.ok and timm.category == "import_error" and "timm.layers.DropPath" in timm.message
 
 
-def _sleep_forever():
-    time.sleep(60)
+_CLASS = """
+import os
+import time
+import torch
+from torch import nn
 
 
-def _die():
-    os._exit(3)
+class Probe(nn.Module):
+    def __init__(self):
+        super().__init__()
+        BODY
+
+    def forward(self, x):
+        return x * 2
+"""
+HOSTILE = {
+    "hang": "time.sleep(60)",
+    "crash": "os._exit(3)",
+    "memory": "self.blob = bytearray(3 * 1024**3)",
+    "secret": "raise RuntimeError(f\"env={sorted(k for k in os.environ if 'TOKEN' in k or 'KEY' in k)}\")",
+    "escape": "open('/tmp/synth_sandbox_escape_deduce', 'w').write('x')",
+    "ok": "self.fc = nn.Linear(4, 4)",
+}
 
 
-def _grab_memory():
-    return bytearray(2 * 1024**3)
-
-
-def test_runner_contains_hangs_crashes_and_memory():
-    tasks = [
-        ("hang", _sleep_forever, ()),
-        ("crash", _die, ()),
-        ("memory", _grab_memory, ()),
-        ("ok", sum, ([1, 2],)),
-    ]
-    outcomes = dict(run_isolated(tasks, jobs=2, timeout_s=3, memory_limit_mb=1024))
-    assert outcomes["hang"].error == "timeout"
-    assert outcomes["crash"].error.startswith("crash")
-    assert outcomes["memory"].error == "memory_limit"
-    assert outcomes["ok"].ok and outcomes["ok"].value == 3
+def test_deduction_runs_in_the_sandbox_and_contains_hangs_crashes_memory_and_escapes(monkeypatch):
+    """Repository code runs only in a confined child: a hang, a crash, a memory blow-up, a secret read or a
+    write outside costs that class only, with a category; the answer comes back as checked JSON."""
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-deduce-secret")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-deduce-secret")
+    items = [(name, _CLASS.replace("BODY", body), "Probe") for name, body in HOSTILE.items()]
+    results = dict(deduce_many(items, jobs=2, timeout_s=5, memory_limit_mb=1024, allow_unsandboxed=UNSAFE))
+    assert results["hang"].category == "timeout"
+    assert results["crash"].category == "crash" and "code 3" in results["crash"].message
+    assert results["memory"].category in ("memory_limit", "init_error")
+    assert "MemoryError" in results["memory"].message or results["memory"].category == "memory_limit"
+    assert not results["secret"].ok and "env=[]" in results["secret"].message
+    assert not results["escape"].ok and not os.path.exists("/tmp/synth_sandbox_escape_deduce")
+    assert results["ok"].ok and results["ok"].inputs and results["ok"].output_shapes

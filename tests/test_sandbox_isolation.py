@@ -7,22 +7,32 @@ the worker warm-up cheap; tests/test_sandbox.py covers the compile path.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
 from sandbox_corpus import ESCAPE_MARKER_GLOB, SLEEPER_ARG, load_corpus, outcome, validate_corpus
 
-from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob, landlock, limits
+from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob, environment, landlock, limits
+from synth_modules.sandbox.isolation import UNSAFE_ENV, UNSAFE_FLAG, SandboxUnavailableError
 
 SECRET = f"sk-sandbox-test-{uuid.uuid4().hex}"
 CORPUS = load_corpus()
 UNCHECKED = SandboxOptions(timeout_s=120, memory_limit_mb=1024, static_checks=False, compile=False)
+HAS_LANDLOCK = landlock.abi_version() >= 6  # writes, TCP, signals and /proc/<pid>/environ all confined
+needs_landlock = pytest.mark.skipif(not HAS_LANDLOCK, reason="containment needs Landlock ABI >= 6")
 
+ROOT = Path(__file__).resolve().parents[1]
+NO_LANDLOCK = Path(__file__).parent / "no_landlock.py"
 GOOD_RELU = """
 import torch
 import torch.nn as nn
@@ -102,12 +112,17 @@ def corpus_verdicts(pool):
 
 @pytest.mark.parametrize("item", CORPUS, ids=lambda p: p.name)
 def test_corpus_contained_without_static_checks(item, corpus_verdicts):
+    if item.needs_landlock and not HAS_LANDLOCK:
+        pytest.skip(
+            "containment needs Landlock; without it the sandbox refuses (test_refuses_without_landlock)"
+        )
     verdict = corpus_verdicts[item.name]
     message = f"{item.name}: {verdict.stage} {verdict.category} {verdict.message}"
     assert outcome(verdict) == item.expect_unchecked, message
     assert "ESCAPED" not in verdict.message
 
 
+@needs_landlock
 def test_no_file_escaped(corpus_verdicts):
     assert not glob.glob(ESCAPE_MARKER_GLOB)
     assert "Permission denied" in corpus_verdicts["file_write"].message
@@ -115,6 +130,7 @@ def test_no_file_escaped(corpus_verdicts):
     assert "contained" in corpus_verdicts["subclasses_escape"].message
 
 
+@needs_landlock
 def test_no_secret_readable(corpus_verdicts, secret_env):
     assert "contained: no secret visible" in corpus_verdicts["env_secret"].message
     for verdict in corpus_verdicts.values():
@@ -145,6 +161,7 @@ def test_string_evaluation_runs_only_inside_the_sandbox(corpus_verdicts):
     assert "contained" in corpus_verdicts["star_import_type_hints"].message
 
 
+@needs_landlock
 def test_parent_cannot_be_killed_and_segfault_is_a_crash(pool, corpus_verdicts):
     assert corpus_verdicts["kill_parent"].category == "eager_error"
     assert pool.restarts == 0
@@ -196,6 +213,7 @@ def test_isolation_layers_reported(pool):
     pool.submit(ValidationJob(id="layers", source=GOOD_RELU)).result()
     layers = pool.isolation
     assert layers["landlock"] == landlock.abi_version()
+    assert layers["memory"] == "rlimit-as"
     if os.geteuid() == 0:
         assert layers["user"] in ("uid 65534", "uid 0 without capabilities")
         assert layers["netns"] is True
@@ -221,10 +239,54 @@ def test_fresh_interpreter_mode(secret_env):
 
 
 # --- single layers, without the pool --------------------------------------------------------------------------
-def test_scrubbed_env_drops_secrets():
+def test_environment_is_an_allow_list():
     env = {"PATH": "/usr/bin", "OPENAI_API_KEY": "x", "HF_TOKEN": "x", "AWS_SECRET_ACCESS_KEY": "x",
-           "GOOGLE_APPLICATION_CREDENTIALS": "x", "MY_PASSWORD": "x", "GEMINI_API_KEY": "x", "HOME": "/root"}  # fmt: skip
-    assert limits.scrubbed_env(env) == {"PATH": "/usr/bin", "HOME": "/root"}
+           "MY_SERVICE_PW": "x", "DB_URL": "postgres://u:pw@h/db", "CUDA_VISIBLE_DEVICES": "0",
+           "TRITON_TOKEN": "x", "TORCHINDUCTOR_MAX_AUTOTUNE": "1", "HOME": "/root", "LC_ALL": "C.UTF-8"}  # fmt: skip
+    sandboxed = environment.sandbox_environment("/tmp/job", env)
+    assert {k: sandboxed[k] for k in env if k in sandboxed} == {
+        "PATH": "/usr/bin", "CUDA_VISIBLE_DEVICES": "0", "TORCHINDUCTOR_MAX_AUTOTUNE": "1",
+        "HOME": "/tmp/job", "LC_ALL": "C.UTF-8",
+    }  # fmt: skip
+    assert sandboxed["TMPDIR"] == "/tmp/job" and "x" not in sandboxed.values()
+
+
+def test_refuses_without_landlock(monkeypatch, capsys):
+    """Fail-closed: no Landlock, no sandbox, unless the user passes the unsafe flag (which warns)."""
+    monkeypatch.setattr(landlock, "abi_version", lambda: 0)
+    monkeypatch.delenv(UNSAFE_ENV, raising=False)
+    with pytest.raises(SandboxUnavailableError, match=UNSAFE_FLAG):
+        SandboxPool(num_workers=1, options=UNCHECKED)
+    import synth_modules.sandbox.isolation as isolation
+
+    monkeypatch.setattr(isolation, "_warned", False)
+    allowed = dataclasses.replace(UNCHECKED, allow_unsandboxed=True)
+    assert isolation.require_landlock(allowed.allow_unsandboxed) == 0
+    assert "WARNING" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_LANDLOCK or os.uname().machine != "x86_64", reason="needs Landlock to remove")
+def test_refusal_and_unsafe_flag_on_a_kernel_without_landlock(tmp_path):
+    """Landlock really unavailable (a seccomp filter makes its syscalls fail with ENOSYS, as an old kernel
+    does): `synth-torch validate` refuses before any work; with the flag it warns and still runs confined
+    in every other way, and the child reports that no Landlock was applied."""
+    program = tmp_path / "Model.py"
+    program.write_text(GOOD_RELU)
+    command = [sys.executable, str(NO_LANDLOCK), "-m", "synth_modules.cli.validate", str(program), "--json"]
+    env = {k: v for k, v in os.environ.items() if k != UNSAFE_ENV}
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert refused.returncode == 2 and UNSAFE_FLAG in refused.stderr, refused.stderr
+    ran = subprocess.run(
+        [*command, UNSAFE_FLAG, "--timeout-s", "120"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=ROOT,
+    )
+    assert "WARNING" in ran.stderr and UNSAFE_FLAG in ran.stderr, ran.stderr
+    row = json.loads(ran.stdout.splitlines()[0])
+    assert row["ok"], row
 
 
 @pytest.mark.skipif(landlock.abi_version() < 6, reason="needs Landlock ABI >= 6 (signal scoping)")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synth_modules.sandbox import landlock, limits
+from synth_modules.sandbox.environment import sandbox_environment
+from synth_modules.sandbox.isolation import UNSAFE_ENV, SandboxUnavailableError
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULT_FD_ENV = "KERNEL_SEARCH_RESULT_FD"
@@ -62,7 +64,7 @@ class IsolatedRun:
 
 
 def _private_env(job_dir: str, settings: IsolationSettings) -> dict[str, str]:
-    env = limits.scrubbed_env()
+    env = sandbox_environment(job_dir)  # the sandbox's allow-list: no API key or token reaches a candidate
     if settings.device == "cpu":
         env.update(CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="")
     cache = settings.shared_cache_dir or job_dir
@@ -123,7 +125,10 @@ def run_isolated(module: str, request: dict[str, Any], settings: IsolationSettin
     job_dir = tempfile.mkdtemp(prefix="kernel-search-")
     os.chmod(job_dir, 0o700)
     read_fd, write_fd = os.pipe()
-    request = {**request, "job_dir": job_dir, "isolation": settings.__dict__}
+    # Landlock is required (fail-closed) unless the user set the sandbox's unsafe switch for the session.
+    allow_unsandboxed = landlock.abi_version() == 0 and os.environ.get(UNSAFE_ENV) == "1"
+    isolation = {**settings.__dict__, "allow_unsandboxed": allow_unsandboxed}
+    request = {**request, "job_dir": job_dir, "isolation": isolation}
     env = _private_env(job_dir, settings)
     env[RESULT_FD_ENV] = str(write_fd)
     started = time.monotonic()
@@ -200,6 +205,10 @@ def confine(settings: dict[str, Any], job_dir: str) -> dict[str, Any]:
         if settings.get("shared_cache_dir"):
             writable.append(settings["shared_cache_dir"])
         applied["landlock"] = landlock.restrict(limits.read_roots([PACKAGE_ROOT]), writable)
+        if applied["landlock"] == 0 and not settings.get("allow_unsandboxed"):
+            raise SandboxUnavailableError(
+                f"Landlock is unavailable; refusing to run the candidate ({UNSAFE_ENV}=1 to allow)"
+            )
     return applied
 
 

@@ -23,12 +23,17 @@ def generate_main(argv: list[str]) -> int:
     if any(arg in {"-h", "--help", "help"} for arg in argv):
         print(usage())
         return 0
+    from synth_modules.sandbox.isolation import UNSAFE_FLAG, SandboxUnavailableError, require_landlock
+
+    if UNSAFE_FLAG in argv:  # the flag spelling of allow_unsandboxed=true
+        argv = [a for a in argv if a != UNSAFE_FLAG] + ["allow_unsandboxed=true"]
     try:
         config = config_from_argv(argv)
+        require_landlock(config.allow_unsandboxed)  # refuse before any work
         from synth_modules.run.pipeline import run_generation
 
         summary = run_generation(config)
-    except ConfigError as error:
+    except (ConfigError, SandboxUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

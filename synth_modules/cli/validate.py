@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
+from synth_modules.sandbox.isolation import UNSAFE_FLAG, SandboxUnavailableError
 from synth_modules.types import Verdict
 
 _SKIP_NAMES = frozenset({"__init__.py", "setup.py", "conftest.py"})
@@ -93,6 +94,7 @@ def run_validate(
     memory_limit_mb: int = 4096,
     cpu_vectorize: bool = False,
     out: TextIO | None = None,
+    allow_unsandboxed: bool = False,
 ) -> int:
     """Validate program files/folders; print one row (or JSON line) per file in input order; 0 if all ok."""
     out = out or sys.stdout
@@ -105,10 +107,18 @@ def run_validate(
         print("synth-torch validate: no program files found", file=sys.stderr)
         return 2
     options = SandboxOptions(
-        timeout_s=timeout_s, memory_limit_mb=memory_limit_mb, cpu_vectorize=cpu_vectorize
+        timeout_s=timeout_s,
+        memory_limit_mb=memory_limit_mb,
+        cpu_vectorize=cpu_vectorize,
+        allow_unsandboxed=allow_unsandboxed,
     )
     failed = 0
-    with SandboxPool(num_workers=max(1, min(num_workers, len(files))), options=options) as pool:
+    try:
+        pool = SandboxPool(num_workers=max(1, min(num_workers, len(files))), options=options)
+    except SandboxUnavailableError as exc:
+        print(f"synth-torch validate: {exc}", file=sys.stderr)
+        return 2
+    with pool:
         submitted = [(path, pool.submit(job)) for path, job in _jobs(files)]
         for path, future in submitted:
             row = _row(path, future.result())
@@ -136,6 +146,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compile with Inductor's SIMD CPU kernels (default: scalar kernels, about 2x faster to build)",
     )
+    parser.add_argument(
+        UNSAFE_FLAG,
+        dest="allow_unsandboxed",
+        action="store_true",
+        help="validate even where Landlock is unavailable (prints a warning; see docs/sandbox.md)",
+    )
 
 
 def run_validate_args(args: argparse.Namespace) -> int:
@@ -147,6 +163,7 @@ def run_validate_args(args: argparse.Namespace) -> int:
         timeout_s=args.timeout_s,
         memory_limit_mb=args.memory_limit_mb,
         cpu_vectorize=args.cpu_vectorize,
+        allow_unsandboxed=args.allow_unsandboxed,
     )
 
 

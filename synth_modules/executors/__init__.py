@@ -26,6 +26,7 @@ def sandbox_options(config: GeneratorConfig) -> SandboxOptions:
         timeout_s=config.timeout_s,
         memory_limit_mb=config.memory_limit_mb,
         cpu_vectorize=config.cpu_vectorize,
+        allow_unsandboxed=config.allow_unsandboxed,
         allow_graph_breaks=config.allow_graph_breaks,
     )
 

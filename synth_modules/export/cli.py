@@ -16,6 +16,11 @@ import sys
 from pathlib import Path
 
 from synth_modules.export.codefmt import RuffMissingError
+from synth_modules.sandbox.isolation import UNSAFE_FLAG, SandboxUnavailableError
+
+_UNSAFE_HELP = (
+    "run untrusted programs even where Landlock is unavailable (prints a warning; see docs/sandbox.md)"
+)
 
 
 def _error(message: str) -> int:
@@ -35,9 +40,10 @@ def run_export_pairs(
     scale_atol: float | None = None,
     progress: bool = True,
     force: bool = False,
+    allow_unsandboxed: bool = False,
 ) -> int:
-    """Capture and verify pairs; exit 2 (with the reason) before any work when no CUDA device is there or
-    PAIRS_DIR was verified with other settings (or is in use by another export)."""
+    """Capture and verify pairs; exit 2 (with the reason) before any work when no CUDA device or no sandbox
+    (Landlock) is there, or PAIRS_DIR was verified with other settings (or is in use by another export)."""
     import torch
 
     from synth_modules.config import ConfigError
@@ -66,10 +72,17 @@ def run_export_pairs(
         check=check,
         progress=progress,
         force=force,
+        allow_unsandboxed=allow_unsandboxed,
     )
     try:
         summary = export_pairs(output_dir, out, settings)
-    except (CudaRequiredError, RuffMissingError, FileNotFoundError, ConfigError) as error:
+    except (
+        CudaRequiredError,
+        RuffMissingError,
+        FileNotFoundError,
+        ConfigError,
+        SandboxUnavailableError,
+    ) as error:
         return _error(str(error))
     print(
         f"export-pairs: {summary.verified}/{summary.attempted} verified in {summary.seconds:.0f} s "
@@ -121,6 +134,7 @@ def run_export_seeds(
     jobs: int = 1,
     timeout_s: float = 300.0,
     limit: int | None = None,
+    allow_unsandboxed: bool = False,
 ) -> int:
     from synth_modules.export.pairs import CudaRequiredError
     from synth_modules.export.seeds import export_seeds
@@ -130,10 +144,10 @@ def run_export_seeds(
         return _error(f"--profile {profile} measures the tasks: give --device cuda (or cpu for a dry run)")
     try:
         if device is None:
-            result = export_seeds(output_dir, out)
+            result = export_seeds(output_dir, out, allow_unsandboxed=allow_unsandboxed)
         else:
             result = export_measured_seeds(output_dir, out, profile, device, jobs, timeout_s, limit)
-    except (FileNotFoundError, CudaRequiredError) as error:
+    except (FileNotFoundError, CudaRequiredError, SandboxUnavailableError) as error:
         return _error(str(error))
     print(f"export-seeds: {len(result.tasks)} tasks in {out} ({len(result.skipped)} skipped, see index.json)")
     return 0 if result.tasks or not result.skipped else 1
@@ -168,6 +182,7 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
         help="a new worker process per program (slow; comparison only)",
     )
     pairs.add_argument("--no-progress", action="store_true")
+    pairs.add_argument(UNSAFE_FLAG, dest="allow_unsandboxed", action="store_true", help=_UNSAFE_HELP)
     pairs.set_defaults(
         handler=lambda a: run_export_pairs(
             a.output_dir,
@@ -181,6 +196,7 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
             scale_atol=a.scale_atol,
             progress=not a.no_progress,
             force=a.force,
+            allow_unsandboxed=a.allow_unsandboxed,
         )
     )
 
@@ -209,9 +225,10 @@ def add_export_subcommands(subparsers: argparse._SubParsersAction) -> None:
     seeds.add_argument("--jobs", type=int, default=1, help="worker processes (timing is serialized)")
     seeds.add_argument("--timeout-s", type=float, default=300.0, help="per-program limit")
     seeds.add_argument("--limit", type=int, default=None, help="at most N programs")
+    seeds.add_argument(UNSAFE_FLAG, dest="allow_unsandboxed", action="store_true", help=_UNSAFE_HELP)
     seeds.set_defaults(
         handler=lambda a: run_export_seeds(
-            a.output_dir, a.out, a.profile, a.device, a.jobs, a.timeout_s, a.limit
+            a.output_dir, a.out, a.profile, a.device, a.jobs, a.timeout_s, a.limit, a.allow_unsandboxed
         )
     )
 

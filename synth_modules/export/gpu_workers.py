@@ -1,51 +1,46 @@
-"""A pool of GPU worker processes with per-program timeouts, crash isolation and GPU assignment.
+"""A pool of confined GPU workers with per-program timeouts, crash isolation, memory caps and GPU assignment.
 
-Workers are plain subprocesses (`python -m synth_modules.export.worker`) speaking JSON lines, so each gets a
-clean environment of its own before torch is imported: its GPU (CUDA_VISIBLE_DEVICES), a fresh Inductor/Triton
-cache directory, the FX graph cache off (a cache hit would skip the code generation we capture). A program that
-hangs past its deadline has its worker killed; a worker that dies costs only the program it held. In `fresh`
-mode a worker is replaced after every program (a fresh interpreter per program, for comparison).
+Each worker is the sandbox's self-confining service (`spawn_isolated`, sandbox/service.py) serving
+export/worker.py: a fresh interpreter with the allow-listed environment (its GPU in CUDA_VISIBLE_DEVICES, no
+secrets), which applies Landlock, the privilege drop and rlimits before it imports torch, so CUDA and every
+program start confined. Each program is sent as text and written into the worker's fresh scratch directory,
+the only place it may write; the run directory stays out of its reach. A program that hangs past its deadline, or a worker over its memory cap, has its
+process tree killed; a worker that dies costs only the program it held. After any failed program, and after
+any integrity problem (a patched function, a thread or process left behind), the worker is replaced before
+it serves another program. In `fresh` mode a worker is replaced after every program (for comparison).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import selectors
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import synth_modules
+from synth_modules.sandbox import cgroups
+from synth_modules.sandbox.cgroups import MemoryCgroup
+from synth_modules.sandbox.isolation import require_landlock
+from synth_modules.sandbox.spawn import IsolatedWorker, WorkerFailure, spawn_isolated
 
 _READY_TIMEOUT_S = 600.0
-_PACKAGE_ROOT = str(Path(synth_modules.__file__).resolve().parents[1])
+HANDLER = "synth_modules.export.worker"
+DEFAULT_MEMORY_LIMIT_MB = 16384  # host memory per worker (CUDA context + Inductor + Triton compiles)
 
 
-def worker_environment(gpu: str | None, cache_dir: Path, compile_threads: int) -> dict[str, str]:
-    """The environment of one worker: its GPU, private caches, generated code never served from a cache."""
-    env = dict(os.environ)
+def worker_environment(gpu: str | None, compile_threads: int) -> dict[str, str]:
+    """What a GPU worker adds to the allow-listed environment: its GPU, generated code never from a cache."""
+    env = {
+        "TORCHINDUCTOR_FX_GRAPH_CACHE": "0",
+        "TORCHINDUCTOR_AUTOGRAD_CACHE": "0",
+        "TORCHINDUCTOR_COMPILE_THREADS": str(compile_threads),
+    }
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    env.update(
-        {
-            "TORCHINDUCTOR_CACHE_DIR": str(cache_dir / "inductor"),
-            "TRITON_CACHE_DIR": str(cache_dir / "triton"),
-            "TORCHINDUCTOR_FX_GRAPH_CACHE": "0",
-            "TORCHINDUCTOR_AUTOGRAD_CACHE": "0",
-            "TORCHINDUCTOR_COMPILE_THREADS": str(compile_threads),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p),
-        }
-    )
     return env
 
 
@@ -53,15 +48,13 @@ def worker_environment(gpu: str | None, cache_dir: Path, compile_threads: int) -
 class _Worker:
     slot: int
     gpu: str | None
-    proc: subprocess.Popen | None = None
-    buffer: bytes = b""
+    proc: IsolatedWorker | None = None
     ready: bool = False
     task: dict[str, Any] | None = None
     deadline: float = 0.0
     started_task_at: float = 0.0
     done: int = 0
-    log: IO[bytes] | None = None
-    cache_dir: Path | None = None
+    leaf: Path | None = None  # its cgroup v2 leaf (memory.max), when the pool has one
 
 
 @dataclass
@@ -69,7 +62,25 @@ class PoolStats:
     started_workers: int = 0
     crashed: int = 0
     timed_out: int = 0
+    memory_killed: int = 0
+    integrity_restarts: int = 0
     env: dict[str, Any] = field(default_factory=dict)
+    isolation: dict[str, Any] = field(default_factory=dict)  # the layers the last worker reported
+    memory: str = ""  # how the memory caps are enforced: cgroup-v2 or the pool's RSS watchdog
+
+
+def _integrity_rejection(reply: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """A program that changed its worker is `unsafe_code`, whatever it computed (its pair is not kept)."""
+    outcome = "a pair" if reply.get("ok") else f"{reply.get('category')}: {reply.get('message', '')}"
+    return {
+        "id": reply.get("id"),
+        "ok": False,
+        "category": "unsafe_code",
+        "message": f"the program changed its worker ({'; '.join(problems)}); it produced {outcome}"[:2000],
+        "seconds": reply.get("seconds", 0.0),
+        "env": reply.get("env", {}),
+        "integrity": problems,
+    }
 
 
 class WorkerPool:
@@ -84,53 +95,68 @@ class WorkerPool:
         log_dir: Path,
         fresh: bool = False,
         compile_threads: int = 1,
+        read_roots: list[str] | None = None,
+        memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
+        total_memory_limit_mb: int | None = None,
+        allow_unsandboxed: bool = False,
     ):
         if n_workers < 1:
             raise ValueError("n_workers must be >= 1")
+        # Refuse before starting anything; 0 means the user accepted running without it, and workers must know.
+        allow_unsandboxed = require_landlock(allow_unsandboxed) == 0
         self.settings = settings
         self.timeout_s = timeout_s
         self.fresh = fresh
         self.compile_threads = compile_threads
         self.log_dir = log_dir
+        self.read_roots = [str(Path(r).resolve()) for r in read_roots or []]
+        self.memory_limit = memory_limit_mb * 1024 * 1024
+        # Default: the per-worker caps added up (not MemTotal, which some VMs report low until memory is used).
+        total = total_memory_limit_mb or n_workers * memory_limit_mb
+        self.total_memory_limit = total * 1024 * 1024
+        self.allow_unsandboxed = allow_unsandboxed
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix="synth-export-"))
         self._selector = selectors.DefaultSelector()
-        self._retired: list[subprocess.Popen] = []
         self.stats = PoolStats()
+        self.cgroup = MemoryCgroup.create(total)
+        self.stats.memory = "cgroup-v2" if self.cgroup else "rss-watchdog"
         self._workers = [_Worker(slot=i, gpu=gpus[i % len(gpus)] if gpus else None) for i in range(n_workers)]
 
     # --- process management -------------------------------------------------------------------------------
     def _start(self, worker: _Worker) -> None:
-        worker.cache_dir = self._tmp / f"worker-{worker.slot}"
-        worker.cache_dir.mkdir(parents=True, exist_ok=True)
-        settings = {"warmup": not self.fresh, **self.settings, "workdir": str(worker.cache_dir / "pairs")}
-        worker.log = (self.log_dir / f"worker-{worker.slot}.log").open("ab")
-        worker.proc = subprocess.Popen(
-            [sys.executable, "-m", "synth_modules.export.worker", "--settings", json.dumps(settings)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=worker.log,
-            env=worker_environment(worker.gpu, worker.cache_dir, self.compile_threads),
-            cwd=_PACKAGE_ROOT,
+        settings = {"warmup": not self.fresh, **self.settings}
+        worker.proc = spawn_isolated(
+            HANDLER,
+            settings,
+            read_roots=self.read_roots,
+            gpu=str(settings.get("device", "cuda")).startswith("cuda"),
+            allow_unsandboxed=self.allow_unsandboxed,
+            env=worker_environment(worker.gpu, self.compile_threads),
+            log_path=str(self.log_dir / f"worker-{worker.slot}.log"),
+            # export-seeds --device serialises timing across workers with a lock file in its own directory
+            shared_write_roots=[os.path.dirname(settings["timing_lock"])]
+            if settings.get("timing_lock")
+            else [],
         )
-        worker.buffer, worker.ready, worker.task = b"", False, None
+        worker.ready, worker.task, worker.leaf = False, None, None
+        if self.cgroup is not None:
+            try:
+                leaf = self.cgroup.leaf(
+                    f"worker-{worker.slot}-{self.stats.started_workers}", self.memory_limit // 2**20
+                )
+                cgroups.join(leaf, worker.proc.pid)
+                worker.leaf = leaf
+            except OSError:
+                pass  # the RSS watchdog still applies
         worker.deadline = time.monotonic() + _READY_TIMEOUT_S
-        self._selector.register(worker.proc.stdout, selectors.EVENT_READ, worker)  # type: ignore[arg-type]
+        self._selector.register(worker.proc.channel.read_fd, selectors.EVENT_READ, worker)
         self.stats.started_workers += 1
 
     def _stop(self, worker: _Worker, kill: bool) -> None:
-        proc = worker.proc
-        if proc is None:
+        if worker.proc is None:
             return
-        self._selector.unregister(proc.stdout)  # type: ignore[arg-type]
-        if kill:
-            proc.kill()
-        else:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()  # type: ignore[union-attr]
-        self._retired.append(proc)
-        if worker.log is not None:
-            worker.log.close()
+        self._selector.unregister(worker.proc.channel.read_fd)
+        worker.proc.close(kill=kill)  # kills and reaps the whole tree when it does not exit by itself
         worker.proc, worker.ready = None, False
 
     def _restart(self, worker: _Worker, kill: bool) -> None:
@@ -153,21 +179,45 @@ class WorkerPool:
         worker.task = task
         worker.started_task_at = time.monotonic()
         worker.deadline = worker.started_task_at + self.timeout_s
+        # The program travels as text: workers need no access to the run directory (nor the other programs).
+        request = {**task, "source": task.get("source") or Path(task["path"]).read_text(encoding="utf-8")}
         try:
-            worker.proc.stdin.write((json.dumps(task) + "\n").encode())  # type: ignore[union-attr]
-            worker.proc.stdin.flush()  # type: ignore[union-attr]
-        except (BrokenPipeError, OSError):
+            worker.proc.send({"op": "request", "request": request})  # type: ignore[union-attr]
+        except WorkerFailure:
             return False
         return True
 
-    def _lines(self, worker: _Worker) -> tuple[list[dict[str, Any]], bool]:
-        """Complete protocol messages now readable from `worker`, and whether its stdout closed."""
-        data = os.read(worker.proc.stdout.fileno(), 1 << 20)  # type: ignore[union-attr]
-        if not data:
-            return [], True
-        worker.buffer += data
-        *complete, worker.buffer = worker.buffer.split(b"\n")
-        return [json.loads(line) for line in complete if line.strip()], False
+    def _messages(self, worker: _Worker) -> tuple[list[dict[str, Any]], bool]:
+        """Complete protocol messages now readable from `worker`, and whether its channel closed."""
+        channel = worker.proc.channel  # type: ignore[union-attr]
+        messages = []
+        try:
+            messages.append(channel.receive(timeout=0))
+            while channel.has_pending():
+                messages.append(channel.receive(timeout=0))
+        except EOFError:
+            return messages, True
+        except (TimeoutError, ValueError):
+            pass
+        return messages, False
+
+    def _over_memory(self, active: list[_Worker]) -> Iterator[dict[str, Any]]:
+        """Kill workers over their own cap, then the largest while all together are over the total cap."""
+        sizes = {w.slot: w.proc.rss_bytes() for w in active if w.proc is not None}
+        for worker in active:
+            over_total = sum(sizes.values()) > self.total_memory_limit
+            size = sizes.get(worker.slot, 0)
+            if worker.proc is None or not (
+                size > self.memory_limit or (over_total and size == max(sizes.values()))
+            ):
+                continue
+            self.stats.memory_killed += 1
+            sizes[worker.slot] = 0
+            if worker.task is not None:
+                yield self._failure(
+                    worker, "memory_limit", f"worker used {size / 2**20:.0f} MiB of host memory"
+                )
+            self._restart(worker, kill=True)
 
     def run(self, tasks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Yield one result per task, in completion order."""
@@ -189,22 +239,38 @@ class WorkerPool:
             for key, _ in self._selector.select(timeout=min(wait, 1.0)):
                 worker: _Worker = key.data
                 proc = worker.proc
-                if proc is None or key.fileobj is not proc.stdout:
+                if proc is None or key.fileobj != proc.channel.read_fd:
                     continue  # replaced earlier in this round
-                messages, closed = self._lines(worker)
+                messages, closed = self._messages(worker)
                 for message in messages:
-                    if message.get("ready"):
+                    op = message.get("op")
+                    if op == "ready":
                         worker.ready = True
-                        self.stats.env = self.stats.env or message.get("env", {})
-                    elif worker.task is not None and message.get("id") == worker.task.get("id"):
+                        self.stats.env = self.stats.env or message.get("info", {})
+                        self.stats.isolation = message.get("isolation", {})
+                    elif op == "refused":
+                        raise RuntimeError(f"GPU worker refused to start: {message.get('message')}")
+                    elif op == "reply" and worker.task is not None:
+                        reply = message.get("reply") or {}
+                        if reply.get("id") != worker.task.get("id"):
+                            continue
                         worker.task, worker.done = None, worker.done + 1
-                        yield message
-                        if self.fresh and pending:
+                        reply = {**reply, "env": self.stats.env}
+                        if message.get("integrity"):  # patched torch, left a thread or process: rejected
+                            self.stats.integrity_restarts += 1
+                            reply = _integrity_rejection(reply, message["integrity"])
+                        yield reply
+                        replace = message.get("integrity") or not reply.get("ok") or self.fresh
+                        if replace and pending:  # a worker that failed never serves another program
                             self._restart(worker, kill=False)
+                            closed = False
                             break
                 if closed and worker.proc is proc:
-                    code = worker.proc.wait()
-                    if worker.task is not None:
+                    code = proc.proc.wait()
+                    if worker.task is not None and worker.leaf and cgroups.oom_kills(worker.leaf):
+                        self.stats.memory_killed += 1
+                        yield self._failure(worker, "memory_limit", "killed by the kernel at its memory cap")
+                    elif worker.task is not None:
                         self.stats.crashed += 1
                         yield self._failure(
                             worker, "crash", f"worker died (exit code {code}) during this program"
@@ -213,10 +279,11 @@ class WorkerPool:
                         failed_starts += 1
                         if failed_starts > 2 * len(active):
                             raise RuntimeError(
-                                f"GPU workers keep failing to start; see {self.log_dir}/worker-*.log"
+                                f"GPU workers keep failing to start; see {self.log_dir}/worker-*.log; "
+                                f"the last one's log ends: {proc.log_tail()}"
                             )
                     self._restart(worker, kill=True)
-            self._retired = [p for p in self._retired if p.poll() is None]
+            yield from self._over_memory(active)
             now = time.monotonic()
             for worker in active:
                 if worker.proc is None or now < worker.deadline:
@@ -230,16 +297,11 @@ class WorkerPool:
 
     def close(self) -> None:
         for worker in self._workers:
-            self._stop(worker, kill=False)
-        for proc in self._retired:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self._retired.clear()
+            with contextlib.suppress(OSError, KeyError):
+                self._stop(worker, kill=False)
         self._selector.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.close()
 
     def __enter__(self) -> WorkerPool:
         return self

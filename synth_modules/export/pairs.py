@@ -29,6 +29,7 @@ from synth_modules.export.programs import ProgramRecord, load_programs, load_run
 from synth_modules.export.schema import pair_row
 from synth_modules.run.lock import DirectoryLock
 from synth_modules.run.store import Ledger, atomic_write_json, read_jsonl
+from synth_modules.sandbox.isolation import require_landlock
 
 PAIRS_FILE = "pairs.jsonl"
 REJECTED_FILE = "rejected.jsonl"
@@ -54,6 +55,7 @@ class ExportSettings:
     fresh_interpreter: bool = False  # a new worker process per program (slow; for comparison)
     check: CheckSettings = field(default_factory=CheckSettings)
     progress: bool = True
+    allow_unsandboxed: bool = False  # run programs even where Landlock is missing (--unsafe-no-landlock)
     force: bool = False  # resume even though the verification settings changed
 
     def verification(self) -> dict[str, Any]:
@@ -165,6 +167,7 @@ def export_pairs(
     output_dir, out = Path(output_dir), Path(out)
     check_resume_settings(out, settings)  # before any work: one dataset, one verification
     gpus = visible_gpus(settings.device)  # no CUDA, no export
+    require_landlock(settings.allow_unsandboxed)  # no sandbox, no export (unless the user said so)
     ruff_binary()
     programs = load_programs(output_dir)
     with DirectoryLock(out, "export-pairs"):
@@ -200,6 +203,7 @@ def _export_locked(
             settings.timeout_s,
             out / "logs",
             fresh=settings.fresh_interpreter,
+            allow_unsandboxed=settings.allow_unsandboxed,
         )
         with pool:
             yield from pool.run(batch)

@@ -4,13 +4,15 @@ Each task is `N_<EntryPoint>.py` with the class renamed to `Model` (through the 
 `get_init_inputs()` returning a flat positional list, as KernelBench's harness calls `Model(*get_init_inputs())`.
 The KernelBook-style `[args, kwargs]` is flattened by binding it to `__init__`'s signature: every parameter up
 to the last one given is passed positionally, defaults filling the gaps. index.json lists the tasks and the
-programs that could not be converted, with the reason.
+programs that could not be converted, with the reason. Programs are imported only inside the sandbox
+(`seed_init_job`, a task of sandbox/tasks.py); this process parses their answer as a literal.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from typing import Any
 from synth_modules.export.programs import ProgramRecord, import_file, init_inputs, load_programs
 from synth_modules.program import declared_dtype, find_module_classes, rename_class
 from synth_modules.run.store import atomic_write_json
+from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
+from synth_modules.types import Verdict
 
 INDEX_FILE = "index.json"
 KERNELBENCH_CLASS = "Model"
@@ -90,18 +94,74 @@ def seed_text(path: Path, entry_point: str, source: str) -> str:
     return seed_source(source, entry_point, flat)
 
 
-def _seed_for(program: ProgramRecord) -> str:
-    return seed_text(program.path, program.entry_point, program.source)
+def seed_init_job(job: ValidationJob) -> dict[str, Any]:
+    """Sandbox task (runs in the confined child): import the program, flatten its init inputs to a literal."""
+    path = Path("program.py")  # the child's cwd is its private job directory
+    path.write_text(job.source, encoding="utf-8")
+    try:
+        module = import_file(path, prefix="synth_seed")
+        args, kwargs = init_inputs(module)
+        return {"flat": _literal(flat_init_inputs(getattr(module, str(job.entry_point)), args, kwargs))}
+    except SeedError as error:
+        return {"seed_error": str(error)}
+    except Exception as error:  # the program no longer imports or builds here
+        return {"error": f"{type(error).__name__}: {error}"[:2000]}
 
 
-def export_seeds(output_dir: str | Path, out: str | Path) -> SeedsExport:
+def _flat_from(verdict: Verdict) -> list[Any]:
+    """The child's answer, checked here: it is untrusted text, parsed as a literal and nothing else."""
+    if not verdict.ok:
+        raise SeedError(f"{verdict.category}: {verdict.message}"[:2000])
+    answer = verdict.checks.get("result")
+    if not isinstance(answer, dict):
+        raise SeedError("the sandbox returned no answer")
+    if isinstance(answer.get("seed_error"), str):
+        raise SeedError(answer["seed_error"])
+    if isinstance(answer.get("error"), str):
+        raise SeedError(answer["error"])
+    text = answer.get("flat")
+    try:
+        flat = ast.literal_eval(text) if isinstance(text, str) else None
+    except (ValueError, SyntaxError):
+        flat = None
+    if not isinstance(flat, list):
+        raise SeedError("the sandbox returned init inputs that are not a literal list")
+    return flat
+
+
+def _seed_jobs(programs: list[ProgramRecord], allow_unsandboxed: bool) -> Iterator[tuple[ProgramRecord, Any]]:
+    """Each program's flat init inputs, computed in the sandbox (its code never runs in this process)."""
+    if not programs:
+        return
+    options = SandboxOptions(compile=False, device="cpu", allow_unsandboxed=allow_unsandboxed)
+    with SandboxPool(min(2, len(programs)), options) as pool:
+        futures = [
+            (
+                p,
+                pool.call(
+                    "seed_init_inputs", ValidationJob(id=p.id, source=p.source, entry_point=p.entry_point)
+                ),
+            )
+            for p in programs
+        ]
+        for program, future in futures:
+            try:
+                yield program, _flat_from(future.result())
+            except Exception as error:
+                yield program, error
+
+
+def export_seeds(output_dir: str | Path, out: str | Path, allow_unsandboxed: bool = False) -> SeedsExport:
     """Write `N_<EntryPoint>.py` task files (N from 1, manifest order) and index.json into `out`."""
+    programs = load_programs(output_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = SeedsExport()
-    for program in load_programs(output_dir):
+    for program, flat in _seed_jobs(programs, allow_unsandboxed):
         try:
-            text = _seed_for(program)
+            if isinstance(flat, Exception):
+                raise flat
+            text = seed_source(program.source, program.entry_point, flat)
         except SeedError as error:
             result.skipped.append(
                 {"id": program.id, "entry_point": program.entry_point, "reason": str(error)}

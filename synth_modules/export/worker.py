@@ -1,30 +1,27 @@
-"""A GPU worker process: `python -m synth_modules.export.worker --settings JSON`.
+"""The export-pairs GPU worker's handler, served by the self-confining sandbox service (sandbox/service.py).
 
-It imports torch once, warms Inductor and Triton up, announces itself with a `ready` line, then reads one task
-(JSON) per stdin line and answers one result line each, until stdin closes. Only the protocol is written to the
-real stdout: anything the programs, Inductor or Triton print (even from C) lands on stderr, which the pool sends
-to a log file. The pool (gpu_workers.py) owns timeouts and crashes; a worker just does one program at a time.
+The service confines the process (Landlock: writes only in its scratch directory; no privileges; allow-listed
+environment) before it imports this module, so torch, CUDA and every program start confined. `setup` warms
+Inductor and Triton up once; `handle` turns one program into a verified pair in a fresh scratch directory.
+The pool (gpu_workers.py) owns timeouts, crashes and restarts; `check` lists settings a program must not have
+changed for the next one (the service also compares the functions the pair is judged with).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
-import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-
-def _protocol_stream() -> TextIO:
-    """Keep a private handle on stdout for the protocol and point fd 1 (and sys.stdout) at stderr."""
-    protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return protocol
+INTEGRITY_MODULES = (
+    "synth_modules.export.pairing",
+    "synth_modules.export.capture",
+    "synth_modules.export.verify",
+    "synth_modules.export.programs",
+)
 
 
 def _environment(device: str) -> dict[str, Any]:
@@ -45,7 +42,24 @@ def _environment(device: str) -> dict[str, Any]:
     }
 
 
-def _prepare(device: str, warmup: bool) -> None:
+def _settings_state() -> dict[str, Any]:
+    import torch
+
+    return {
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "threads": torch.get_num_threads(),
+        "default_dtype": str(torch.get_default_dtype()),
+        "grad_enabled": torch.is_grad_enabled(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+    }
+
+
+_BASELINE: dict[str, Any] = {}
+
+
+def setup(settings: dict[str, Any]) -> dict[str, Any]:
     """Strict float32 (no TF32) for honest comparisons, and a tiny compile so the first program pays no warm-up."""
     import torch
     import torch._dynamo
@@ -53,55 +67,72 @@ def _prepare(device: str, warmup: bool) -> None:
 
     import synth_modules.export.pairing  # noqa: F401 -- imported before `ready`, never inside a task's timeout
 
+    device = settings["device"]
     torch.set_num_threads(1)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
-    if warmup:
+    if settings.get("warmup", True):
         probe = torch.compile(lambda x: torch.relu(x) * 2.0 + x.sum())
         probe(torch.randn(64, device=device))
         torch._dynamo.reset()
+    _BASELINE.update(_settings_state())
+    return _environment(device)
 
 
-def _run_task(task: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def check() -> list[str]:
+    """Global torch settings a program changed (they would bias the next program's verification)."""
+    now = _settings_state()
+    return [f"torch setting {k} changed to {now[k]!r}" for k in _BASELINE if now[k] != _BASELINE[k]]
+
+
+def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict[str, Any]:
+    """One program -> one pair (or a categorised rejection); `scratch` is this task's private directory."""
     import torch
 
     from synth_modules.export.errors import ExportError
     from synth_modules.export.pairing import CheckSettings, make_pair
 
-    check = CheckSettings.from_dict(settings.get("check", {}))
+    check_settings = CheckSettings.from_dict(settings.get("check", {}))
     started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
     if settings.get("mode") == "seed":
         return _run_seed(task, settings, started)
     try:
-        result = make_pair(
-            Path(task["path"]), task["entry_point"], settings["device"], Path(settings["workdir"]), check
-        )
+        program = Path(scratch) / f"{task['entry_point']}.py"  # the text the pool sent, never the run dir
+        source = task.get("source")
+        if source is None:  # a caller that named the program's folder in read_roots may send its path
+            source = Path(task["path"]).read_text(encoding="utf-8")
+        program.write_text(source, encoding="utf-8")
+        if settings.get("mode") == "seed":
+            return _run_seed(task, settings, program, scratch)
+        result = make_pair(program, task["entry_point"], settings["device"], Path(scratch), check_settings)
         reply.update(ok=True, **dataclasses.asdict(result))
     except ExportError as error:
         reply.update(ok=False, category=str(error.category), message=error.message)
     except torch.cuda.OutOfMemoryError as error:
         reply.update(ok=False, category="memory_limit", message=str(error)[:2000])
-    except Exception as error:  # a bug of ours or an odd program: report it, keep the worker alive
+    except Exception as error:  # a bug of ours or an odd program: report it; the pool restarts the worker
         reply.update(ok=False, category="crash", message=f"{type(error).__name__}: {error}"[:2000])
         traceback.print_exc()
     finally:
         torch._dynamo.reset()
-        torch.cuda.empty_cache()
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
     reply["seconds"] = time.perf_counter() - started
     return reply
 
 
-def _run_seed(task: dict[str, Any], settings: dict[str, Any], started: float) -> dict[str, Any]:
+def _run_seed(task: dict[str, Any], settings: dict[str, Any], program: Path, scratch: str) -> dict[str, Any]:
     """export-seeds --device: rescale, re-validate, filter and time one task (seed_measure.py)."""
     import torch
 
     from synth_modules.export.seed_measure import Drop, measure_seed
 
+    started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
     try:
-        record = measure_seed(Path(task["path"]), task["entry_point"], settings, Path(settings["workdir"]))
+        record = measure_seed(program, task["entry_point"], settings, Path(scratch))
         reply.update(ok=True, **record)
     except Drop as drop:
         reply.update(drop.record, ok=False, category=drop.reason, message=drop.message[:2000])
@@ -113,29 +144,7 @@ def _run_seed(task: dict[str, Any], settings: dict[str, Any], started: float) ->
         traceback.print_exc()
     finally:
         torch._dynamo.reset()
-        torch.cuda.empty_cache()
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
     reply["seconds"] = time.perf_counter() - started
     return reply
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--settings", required=True, help="JSON: device, workdir, warmup, check")
-    settings = json.loads(parser.parse_args(argv).settings)
-    protocol = _protocol_stream()
-    Path(settings["workdir"]).mkdir(parents=True, exist_ok=True)
-    _prepare(settings["device"], bool(settings.get("warmup", True)))
-    env = _environment(settings["device"])
-    protocol.write(json.dumps({"ready": True, "env": env}) + "\n")
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        task = json.loads(line)
-        reply = _run_task(task, settings)
-        reply["env"] = env
-        protocol.write(json.dumps(reply) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

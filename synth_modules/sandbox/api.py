@@ -39,6 +39,9 @@ class SandboxOptions:
     # is not what the exported (GPU, Triton) pairs use, and skipping it compiles ~2x faster and skips the ISA
     # probe at warm-up. Per worker: read when a worker starts.
     cpu_vectorize: bool = False
+    # Run untrusted code even where Landlock is unavailable (`--unsafe-no-landlock`, config key
+    # allow_unsandboxed). Off: the pool refuses to start (isolation.SandboxUnavailableError).
+    allow_unsandboxed: bool = False
 
 
 @dataclass
@@ -49,6 +52,7 @@ class ValidationJob:
     `expected_output_shapes`, when the writer knows them (the composer does), are checked exactly.
     `extra` keys the sandbox reads: "mode" ("validate", the default, or "probe": load, construct and one eager
     forward only, see `SandboxPool.probe`) and "timeout_s" (overrides SandboxOptions.timeout_s for this job).
+    Jobs sent with `SandboxPool.call(task, job)` run a registered task (tasks.py) on the job instead.
     """
 
     id: str

@@ -1,4 +1,4 @@
-"""Process-level isolation primitives: environment scrubbing, rlimits, privilege drop, namespaces, prctl.
+"""Process-level isolation primitives: secret-name patterns, rlimits, privilege drop, namespaces, prctl.
 
 Each function does one thing so the worker can apply them in a clear order right after fork, and tests can
 exercise each layer on its own.
@@ -16,8 +16,12 @@ import shutil
 import signal
 import struct
 import sys
+import time
 
-# Environment variables a program must never see (API keys, tokens, cloud credentials).
+import psutil
+
+# Names that look like secrets (API keys, tokens, cloud credentials): a second net behind the environment
+# allow-list of environment.py, which is what decides what a sandbox inherits.
 SECRET_PATTERNS = (
     "*_API_KEY",
     "*_APIKEY",
@@ -72,12 +76,6 @@ def is_secret(name: str) -> bool:
     return any(fnmatch.fnmatchcase(upper, pattern) for pattern in SECRET_PATTERNS)
 
 
-def scrubbed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of `environ` (default os.environ) without anything that looks like a secret."""
-    source = os.environ if environ is None else environ
-    return {k: v for k, v in source.items() if not is_secret(k)}
-
-
 def set_memory_limit(limit_mb: int) -> int:
     """Cap the address space at the current size plus `limit_mb` (a forked worker already maps torch)."""
     with open("/proc/self/status") as fh:
@@ -90,11 +88,13 @@ def set_memory_limit(limit_mb: int) -> int:
     return limit
 
 
-def set_process_limits(cpu_seconds: int, file_size_mb: int = 512, max_processes: int | None = None) -> None:
-    """No core dumps, bounded CPU time and file sizes; optionally bounded process count (per uid)."""
+def set_process_limits(
+    cpu_seconds: int | None, file_size_mb: int = 512, max_processes: int | None = None
+) -> None:
+    """No core dumps, bounded file sizes; optionally bounded CPU time and process count (per uid)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if cpu_hard == resource.RLIM_INFINITY or cpu_hard > cpu_seconds + 5:
+    if cpu_seconds is not None and (cpu_hard == resource.RLIM_INFINITY or cpu_hard > cpu_seconds + 5):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     fsize = file_size_mb * 1024 * 1024
     _, fsize_hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -106,19 +106,28 @@ def set_process_limits(cpu_seconds: int, file_size_mb: int = 512, max_processes:
             resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
 
 
-def process_count(uid: int) -> int:
-    """How many processes `uid` runs now (RLIMIT_NPROC counts per uid, machine-wide)."""
+def task_count(uid: int) -> int:
+    """How many tasks (threads) `uid` runs now: RLIMIT_NPROC counts threads, machine-wide, per uid."""
     count = 0
     with os.scandir("/proc") as entries:
         for entry in entries:
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    count += entry.stat().st_uid == uid
+            if not entry.name.isdigit():
+                continue
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"/proc/{entry.name}/status") as fh,
+            ):
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+                if int(fields["Uid"].split()[0]) == uid:
+                    count += int(fields.get("Threads", "1"))
     return count
 
 
-def unprivileged_ids(readable: list[str] | None = None) -> tuple[int, int] | None:
-    """(uid, gid) of `nobody` when running as root and `nobody` can read every path in `readable`.
+def unprivileged_ids(
+    readable: list[str] | None = None, devices: list[str] | None = None
+) -> tuple[int, int] | None:
+    """(uid, gid) of `nobody` when running as root, `nobody` can read every path in `readable` and open
+    every device node in `devices` read-write (a GPU worker's /dev/nvidia*).
 
     A root-owned interpreter under a private home (pyenv in /root) is unreadable to `nobody`; the sandbox then
     stays uid 0 but drops every capability instead (see `drop_capabilities`). None also when not root.
@@ -136,11 +145,16 @@ def unprivileged_ids(readable: list[str] | None = None) -> tuple[int, int] | Non
         try:
             drop_privileges(ids)
             for path in readable or []:
-                if os.path.isdir(path):
-                    os.listdir(path)
+                if os.path.isdir(path):  # the directory and a few of its files (mkstemp makes 0600 ones)
+                    for name in sorted(os.listdir(path))[:3]:
+                        if os.path.isfile(os.path.join(path, name)):
+                            with open(os.path.join(path, name), "rb") as fh:
+                                fh.read(1)
                 else:
                     with open(path, "rb") as fh:
                         fh.read(1)
+            if not all(os.access(d, os.R_OK | os.W_OK) for d in devices or [] if not os.path.isdir(d)):
+                raise PermissionError("GPU device nodes not usable")
             code = 0
         finally:
             os._exit(code)
@@ -241,8 +255,32 @@ def read_roots(extra: list[str] | None = None) -> list[str]:
     }:
         roots.append(prefix)
         roots.append(os.path.realpath(prefix))
+    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     for entry in sys.path:
-        if entry and ("site-packages" in entry or "dist-packages" in entry) and os.path.isdir(entry):
+        packages = "site-packages" in entry or "dist-packages" in entry or entry in python_path
+        if entry and packages and os.path.isdir(entry):
             roots.append(entry)
     roots.extend(extra or [])
     return sorted(set(roots))
+
+
+def kill_descendants(grace_s: float = 2.0) -> int:
+    """SIGKILL every process below this one (orphans included: we are their subreaper) and reap them."""
+    me = psutil.Process()
+    killed = 0
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            procs = me.children(recursive=True)
+        except psutil.Error:
+            procs = []
+        for proc in procs:
+            with contextlib.suppress(psutil.Error, OSError):
+                proc.kill()
+                killed += 1
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        if not procs or time.monotonic() > deadline:
+            return killed
+        time.sleep(0.01)

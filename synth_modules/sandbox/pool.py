@@ -15,29 +15,24 @@ import contextlib
 import dataclasses
 import os
 import queue
-import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import Future
 from typing import Any
 
-from synth_modules.sandbox import limits
+from synth_modules.sandbox import cgroups
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
-from synth_modules.sandbox.protocol import Channel, ChannelClosed, ChannelTimeout, options_to_dict
+from synth_modules.sandbox.cgroups import MemoryCgroup
+from synth_modules.sandbox.isolation import require_landlock
+from synth_modules.sandbox.protocol import options_to_dict
+from synth_modules.sandbox.spawn import IsolatedWorker, WorkerFailure
 from synth_modules.sandbox.static_checks import check_static
 from synth_modules.types import Category, Stage, Verdict
 
 STARTUP_TIMEOUT_S = 900.0  # torch import + Inductor warm-up on a busy 2-core box
 REPLY_GRACE_S = 60.0  # the worker enforces the job timeout itself; this only catches a hung worker
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_LOG_TAIL = 600
-
-
-class WorkerFailure(RuntimeError):
-    """The worker process died or stopped answering."""
+WORKER_OVERHEAD_MB = 3072  # a warm worker's own memory (torch, Inductor), on top of one child's cap
 
 
 def shared_tmp_dir() -> str:
@@ -45,7 +40,8 @@ def shared_tmp_dir() -> str:
 
     Inductor puts its precompiled torch headers (a long g++ run, ~150 MB) beneath TMPDIR, keyed by a hash of
     the preprocessed headers, compiler and flags, so sharing it lets a new worker skip that compile. Only
-    workers write here; sandboxed children may read it and write nowhere but their own job directory.
+    workers (trusted code) write here; sandboxed children may read it and write nowhere but their own job
+    directory (Landlock), so no program can plant a header that a later program compiles against.
     """
     path = os.path.join(tempfile.gettempdir(), f"synth-torch-sandbox-{os.geteuid()}")
     os.makedirs(path, mode=0o755, exist_ok=True)
@@ -56,125 +52,64 @@ def shared_tmp_dir() -> str:
 
 
 def worker_env(base_dir: str, device: str = "cpu") -> dict[str, str]:
-    """The worker's environment: the parent's minus secrets, single-threaded, caches under `base_dir`.
+    """What a fork-server worker adds to the allow-listed environment: one thread, caches under `base_dir`.
 
     For CPU validation the GPUs are hidden: Dynamo would otherwise initialise CUDA in the warm worker, and a
     CUDA context does not survive the fork of each child.
     """
-    env = limits.scrubbed_env()
+    env = {
+        "TMPDIR": shared_tmp_dir(),
+        "TORCHINDUCTOR_CACHE_DIR": os.path.join(base_dir, "warm"),
+        "TORCHINDUCTOR_COMPILE_THREADS": "1",
+        "TORCHINDUCTOR_FX_GRAPH_CACHE": "0",
+        "TORCHINDUCTOR_AUTOGRAD_CACHE": "0",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     if device == "cpu":
         env.update(CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="")
-    python_path = [_PACKAGE_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env.update(
-        PYTHONPATH=os.pathsep.join(python_path),
-        TMPDIR=shared_tmp_dir(),
-        TORCHINDUCTOR_CACHE_DIR=os.path.join(base_dir, "warm"),
-        TORCHINDUCTOR_COMPILE_THREADS="1",
-        TORCHINDUCTOR_FX_GRAPH_CACHE="0",
-        TORCHINDUCTOR_AUTOGRAD_CACHE="0",
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        PYTHONDONTWRITEBYTECODE="1",
-        PYTHONUNBUFFERED="1",
-    )
     return env
 
 
-class WorkerProcess:
-    """One `python -m synth_modules.sandbox.worker` process and its private base directory."""
+class WorkerProcess(IsolatedWorker):
+    """One `python -m synth_modules.sandbox.worker` fork server (spawn.IsolatedWorker) and its directory."""
 
-    def __init__(self, options: SandboxOptions, warm: bool):
-        self.base_dir = tempfile.mkdtemp(prefix="synth-sandbox-")
-        os.chmod(self.base_dir, 0o755)
+    def __init__(self, options: SandboxOptions, warm: bool, memory: MemoryCgroup | None = None):
+        base_dir = tempfile.mkdtemp(prefix="synth-sandbox-")
         for sub in ("warm", "jobs"):
-            os.makedirs(os.path.join(self.base_dir, sub), mode=0o755)
-        self.log_path = os.path.join(self.base_dir, "worker.log")
-        command = [sys.executable, "-m", "synth_modules.sandbox.worker", "--base-dir", self.base_dir]
-        if not warm:
-            command.append("--no-warm")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                env=worker_env(self.base_dir, options.device),
-                cwd=self.base_dir,
-                start_new_session=True,  # a terminal's Ctrl-C reaches the pool, which shuts workers down
-            )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.channel = Channel(self.proc.stdout.fileno(), self.proc.stdin.fileno())
-        self.ready: dict[str, Any] | None = None
-        self.channel.send({"op": "config", "options": options_to_dict(options)})
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log_tail(self) -> str:
-        try:
-            with open(self.log_path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - _LOG_TAIL))
-                return fh.read().decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    def _receive(self, timeout: float) -> dict[str, Any]:
-        try:
-            return self.channel.receive(timeout)
-        except ChannelClosed as exc:
-            code = self.proc.wait(timeout=10)
-            raise WorkerFailure(f"sandbox worker exited (code {code})") from exc
-        except ChannelTimeout as exc:
-            raise WorkerFailure(f"sandbox worker did not answer within {timeout:g} s") from exc
-        except (OSError, ValueError) as exc:
-            raise WorkerFailure(f"sandbox worker protocol error: {exc}") from exc
+            os.makedirs(os.path.join(base_dir, sub), mode=0o755)
+        args = ["--base-dir", base_dir] + ([] if warm else ["--no-warm"])
+        super().__init__(
+            "synth_modules.sandbox.worker",
+            args,
+            env=worker_env(base_dir, options.device),
+            base_dir=base_dir,
+            cwd=base_dir,
+        )
+        job_leaf = None
+        if memory is not None:  # the worker in one leaf, its children (one at a time) in another
+            name = os.path.basename(base_dir)
+            try:
+                cgroups.join(
+                    memory.leaf(f"{name}-worker", options.memory_limit_mb + WORKER_OVERHEAD_MB), self.pid
+                )
+                job_leaf = str(memory.leaf(f"{name}-job", options.memory_limit_mb))
+            except OSError:
+                job_leaf = None
+        self.send({"op": "config", "options": options_to_dict(options), "cgroup": job_leaf})
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> dict[str, Any]:
-        if self.ready is None:
-            message = self._receive(timeout)
-            if message.get("op") != "ready":
-                raise WorkerFailure(f"unexpected worker message {message.get('op')!r}")
-            self.ready = message
-        return self.ready
+        return super().wait_ready(timeout)
 
     def run(self, job: ValidationJob, options: SandboxOptions) -> dict[str, Any]:
         """Send one job and wait for its result message."""
         timeout = float(job.extra.get("timeout_s", options.timeout_s))
-        try:
-            self.channel.send(
-                {"op": "job", "job": dataclasses.asdict(job), "options": options_to_dict(options)}
-            )
-        except OSError as exc:
-            raise WorkerFailure(f"sandbox worker is gone: {exc}") from exc
-        message = self._receive(timeout + REPLY_GRACE_S)
+        self.send({"op": "job", "job": dataclasses.asdict(job), "options": options_to_dict(options)})
+        message = self.receive(timeout + REPLY_GRACE_S)
         if message.get("op") != "result":
             raise WorkerFailure(f"unexpected worker message {message.get('op')!r}")
         return message
-
-    def close(self, kill: bool = False) -> None:
-        """Ask the worker to exit (or kill it), wait for it, and remove its directory."""
-        if not kill and self.alive():
-            with contextlib.suppress(OSError):
-                self.channel.send({"op": "exit"})
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                kill = True
-        if kill and self.alive():
-            with contextlib.suppress(OSError):
-                os.killpg(self.proc.pid, 9)
-            self.proc.kill()
-            self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()  # type: ignore[union-attr]
-        shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
 def _crash(message: str, stage: Stage = Stage.SANDBOX) -> Verdict:
@@ -188,6 +123,14 @@ class SandboxPool:
         if num_workers < 1:
             raise ValueError("num_workers must be >= 1")
         self.options = options or SandboxOptions()
+        self.landlock_abi = require_landlock(self.options.allow_unsandboxed)  # refuse before any work
+        if self.landlock_abi == 0:  # the user accepted it (flag or environment): the children must know
+            self.options = dataclasses.replace(self.options, allow_unsandboxed=True)
+        # All workers and their children together: cgroup v2 where possible (memory_mechanism says).
+        # (Not sized from MemTotal: on some VMs it reads a fraction of the real limit until memory is used.)
+        total_mb = num_workers * (self.options.memory_limit_mb + WORKER_OVERHEAD_MB)
+        self.memory = MemoryCgroup.create(total_mb)
+        self.memory_mechanism = "cgroup-v2" if self.memory else "rlimit-as per child"
         self.num_workers = num_workers
         self.restarts = 0  # workers replaced after dying mid-job
         self.isolation: dict[str, Any] = {}  # layers the last sandboxed child reported
@@ -232,6 +175,18 @@ class SandboxPool:
         """
         return self.submit(dataclasses.replace(job, extra={**job.extra, "mode": "probe"}))
 
+    def call(self, task: str, job: ValidationJob) -> Future[Verdict]:
+        """Run the registered task `task` (tasks.py) on `job` in a confined child, without static checks.
+
+        The Verdict is ok with the task's JSON answer in `checks["result"]`, or says why there is none
+        (`timeout`, `memory_limit`, `crash`, ...). Untrusted: check the answer's types before using it.
+        """
+        if self._closed:
+            raise RuntimeError("SandboxPool is closed")
+        future: Future[Verdict] = Future()
+        self._queue.put((dataclasses.replace(job, extra={**job.extra, "task": task}), future, 0.0))
+        return future
+
     def validate_all(self, jobs: list[ValidationJob]) -> list[Verdict]:
         """Submit every job and wait for all verdicts, in order."""
         futures = [self.submit(job) for job in jobs]
@@ -259,6 +214,8 @@ class SandboxPool:
             self._queue.put(None)
         for thread in self._threads:
             thread.join()
+        if self.memory is not None:
+            self.memory.close()
 
     def __enter__(self) -> SandboxPool:
         return self
@@ -268,7 +225,7 @@ class SandboxPool:
 
     # --- worker slots ------------------------------------------------------------------------------------
     def _start(self, slot: int, warm: bool) -> WorkerProcess:
-        worker = WorkerProcess(self.options, warm=warm)
+        worker = WorkerProcess(self.options, warm=warm, memory=self.memory)
         with self._lock:
             self._workers[slot] = worker
         return worker

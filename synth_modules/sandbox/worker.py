@@ -1,6 +1,6 @@
 """The warm sandbox worker: `python -m synth_modules.sandbox.worker --base-dir DIR [--no-warm]`.
 
-Started by the pool with a scrubbed environment. It imports torch once, warms Inductor once, then serves jobs
+Started by the pool (spawn.IsolatedWorker) with the allow-listed environment of environment.py. It imports torch once, warms Inductor once, then serves jobs
 over stdin/stdout (one JSON object per line). Each job runs in a forked child, so the child starts warm and
 whatever the program does to its interpreter (patching torch, leaking memory) dies with it. The child:
 new session, own temp dir / Inductor cache / stdio files, empty network namespace, rlimits, no privileges
@@ -21,23 +21,21 @@ import select
 import shutil
 import signal
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import torch
 
-from synth_modules.sandbox import child, kernel_batching, landlock, limits
+from synth_modules.sandbox import cgroups, child, kernel_batching, limits, tasks
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
+from synth_modules.sandbox.isolation import Confinement, Privileges, confine, decide_privileges
 from synth_modules.sandbox.protocol import Channel, ChannelClosed
 from synth_modules.sandbox.warmup import warm_up
 from synth_modules.types import Category, Stage, Verdict
 
 _STDERR_TAIL = 800
-_MAX_NEW_PROCESSES = 512  # a fork bomb stops here; g++ needs a handful
 _STEP_STAGES = {
     "load": Stage.LOAD,
     "init": Stage.INIT,
@@ -46,6 +44,7 @@ _STEP_STAGES = {
     "degenerate": Stage.DEGENERATE,
     "compile": Stage.COMPILE,
     "compare": Stage.COMPARE,
+    "task": Stage.SANDBOX,
 }
 _MEMORY_STDERR = re.compile(
     r"MemoryError|bad_alloc|Cannot allocate memory|can't allocate memory|out of memory"
@@ -58,6 +57,7 @@ class WorkerDirs:
     tmp: str  # the worker's TMPDIR, shared between workers (Inductor's precompiled headers live beneath it)
     warm_cache: str  # the worker's own Inductor cache
     jobs: str  # one private directory per job, removed after it
+    cgroup: str | None = None  # the cgroup v2 leaf every child joins (memory.max = the job's cap), if any
 
     @classmethod
     def under(cls, base: str) -> WorkerDirs:
@@ -67,25 +67,6 @@ class WorkerDirs:
             os.makedirs(path, exist_ok=True)
             os.chmod(path, 0o755)
         return dirs
-
-
-@dataclass
-class Privileges:
-    """How a child gives up its rights: become `ids` (nobody), or stay uid 0 without capabilities."""
-
-    ids: tuple[int, int] | None
-    drop_caps: bool
-
-    def describe(self) -> str:
-        if self.ids:
-            return f"uid {self.ids[0]}"
-        return "uid 0 without capabilities" if self.drop_caps else f"uid {os.geteuid()} (unchanged)"
-
-
-def _decide_privileges() -> Privileges:
-    readable = [os.__file__, torch.__file__, sysconfig.get_paths()["include"], sys.executable]
-    ids = limits.unprivileged_ids(readable)
-    return Privileges(ids=ids, drop_caps=ids is None and os.geteuid() == 0)
 
 
 # --- child side ----------------------------------------------------------------------------------------------
@@ -120,25 +101,24 @@ def _point_caches_at(job_dir: str) -> None:
 def _confine(
     options: SandboxOptions, job_dir: str, dirs: WorkerDirs, privileges: Privileges
 ) -> dict[str, Any]:
-    """Apply every isolation layer, in the order their requirements impose; returns what was applied."""
-    applied: dict[str, Any] = {}
-    applied["netns"] = os.geteuid() == 0 and limits.new_network_namespace()
-    if options.device == "cpu":  # CUDA reserves huge virtual ranges: an address-space cap would break it
-        limits.set_memory_limit(options.memory_limit_mb)
-    # RLIMIT_NPROC counts every process of the uid: `nobody` runs only sandboxes, uid 0 runs everything else.
-    uid = privileges.ids[0] if privileges.ids else os.geteuid()
-    limits.set_process_limits(
+    """The shared confinement (isolation.py) for one forked child: writes only beneath its job dir."""
+    confinement = Confinement(
+        write_roots=[job_dir],
+        read_roots=[dirs.tmp, dirs.warm_cache],
+        # CUDA reserves huge virtual ranges: an address-space cap would break it
+        address_space_mb=options.memory_limit_mb if options.device == "cpu" else None,
         cpu_seconds=math.ceil(options.timeout_s) + 10,
-        max_processes=limits.process_count(uid) + _MAX_NEW_PROCESSES,
+        gpu=options.device != "cpu",
+        allow_unsandboxed=options.allow_unsandboxed,
     )
-    if privileges.ids:
-        limits.drop_privileges(privileges.ids)
-    elif privileges.drop_caps:
-        limits.drop_capabilities()
-    applied["user"] = privileges.describe()
-    limits.die_with_parent()
-    writable = [job_dir, os.devnull] + (limits.gpu_device_files() if options.device != "cpu" else [])
-    applied["landlock"] = landlock.restrict(limits.read_roots([dirs.tmp, dirs.warm_cache]), writable)
+    in_cgroup = False
+    if dirs.cgroup:  # before the privilege drop: moving into a cgroup needs the rights the worker has
+        with contextlib.suppress(OSError):
+            cgroups.join(dirs.cgroup)
+            in_cgroup = True
+    applied = confine(confinement, privileges)
+    caps = (["cgroup-v2"] if in_cgroup else []) + (["rlimit-as"] if options.device == "cpu" else [])
+    applied["memory"] = "+".join(caps) or "none"
     return applied
 
 
@@ -158,8 +138,15 @@ def _child_main(
         faulthandler.enable()
         os.chdir(job_dir)
         _point_caches_at(job_dir)
+        task = job.extra.get("task")
+        run = tasks.resolve(task) if task else None  # imported before confinement: trusted code only
         channel.send({"isolation": _confine(options, job_dir, dirs, privileges)})
-        verdict = child.run_job(job, options, lambda step: channel.send({"step": step}))
+        if run is not None:
+            channel.send({"step": "task"})
+            result = json.loads(json.dumps(run(job)))  # plain JSON or an error here, in the child
+            verdict = Verdict(ok=True, stage="task", checks={"result": result})
+        else:
+            verdict = child.run_job(job, options, lambda step: channel.send({"step": step}))
         channel.send({"verdict": verdict.to_dict()})
     except BaseException as exc:  # the sandbox itself failed: report it rather than die silently
         with contextlib.suppress(BaseException):
@@ -175,28 +162,6 @@ def _child_main(
 
 
 # --- worker side ---------------------------------------------------------------------------------------------
-def kill_descendants(grace_s: float = 2.0) -> int:
-    """SIGKILL every process below this one (orphans included: we are their subreaper) and reap them."""
-    me = psutil.Process()
-    killed = 0
-    deadline = time.monotonic() + grace_s
-    while True:
-        try:
-            procs = me.children(recursive=True)
-        except psutil.Error:
-            procs = []
-        for proc in procs:
-            with contextlib.suppress(psutil.Error, OSError):
-                proc.kill()
-                killed += 1
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-        if not procs or time.monotonic() > deadline:
-            return killed
-        time.sleep(0.01)
-
-
 def _read_available(fd: int) -> tuple[bytes, bool]:
     """Whatever can be read from `fd` without blocking, and whether end of file was reached."""
     data = b""
@@ -308,6 +273,7 @@ def run_one(
     job_dir = tempfile.mkdtemp(prefix="job-", dir=dirs.jobs)
     if privileges.ids:
         os.chown(job_dir, *privileges.ids)
+    oom_before = cgroups.oom_kills(dirs.cgroup) if dirs.cgroup else 0
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -318,9 +284,13 @@ def run_one(
     try:
         outcome = _watch_child(pid, read_fd, control, timeout)
         verdict = _classify(outcome, timeout, job_dir)
+        if dirs.cgroup and verdict.category == Category.CRASH and cgroups.oom_kills(dirs.cgroup) > oom_before:
+            verdict = Verdict.reject(
+                verdict.stage, Category.MEMORY_LIMIT, f"over the memory cap: {verdict.message}"
+            )
     finally:
         os.close(read_fd)
-        kill_descendants()
+        limits.kill_descendants()
         shutil.rmtree(job_dir, ignore_errors=True)
     isolation = next((m["isolation"] for m in outcome.messages if "isolation" in m), {})
     verdict.seconds = round(outcome.seconds, 4)
@@ -353,12 +323,13 @@ def serve(base_dir: str, warm: bool) -> None:
     limits.become_subreaper()
     torch.set_num_threads(1)
     dirs = WorkerDirs.under(base_dir)
-    privileges = _decide_privileges()
+    privileges = decide_privileges([torch.__file__])
     try:
         config = control.receive()
     except ChannelClosed:
         return
     options = SandboxOptions(**config["options"])
+    dirs.cgroup = config.get("cgroup")
     _configure_inductor(options)
     warmup_timings: dict[str, float] = {}
     if warm:
@@ -389,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         serve(args.base_dir, warm=not args.no_warm)
     finally:
-        kill_descendants()
+        limits.kill_descendants()
         # The pool removes this directory too, but not if it died: then the worker is the last one to know.
         shutil.rmtree(args.base_dir, ignore_errors=True)
 

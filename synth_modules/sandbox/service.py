@@ -1,0 +1,119 @@
+"""A self-confining worker: `python -m synth_modules.sandbox.service --spec JSON` (started by spawn.py).
+
+Order matters: confine first (Landlock, privileges, rlimits, network namespace; a GPU worker imports torch
+just before, without initialising CUDA), then import the handler, which initialises CUDA; so no program, and
+no CUDA context, ever exists in an unconfined process.
+The handler module provides `setup(settings) -> dict` (warm-up; its result goes into `ready`),
+`handle(request, settings, scratch) -> dict` and optionally `check() -> list[str]` (its own state that a
+program must not have changed) and `INTEGRITY_MODULES` (more namespaces to watch). Every request gets a fresh scratch directory (also TMPDIR and the
+Inductor/Triton caches), removed afterwards, so one program's files never reach the next one's compile. After
+each reply the worker kills whatever the program left running and compares its integrity snapshot; when
+anything changed it says so in the reply and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+from typing import Any
+
+from synth_modules.sandbox import limits
+from synth_modules.sandbox.isolation import Confinement, Privileges, confine
+from synth_modules.sandbox.protocol import Channel, ChannelClosed
+from synth_modules.sandbox.warm_state import Snapshot, import_watched
+
+
+def _take_over_stdio() -> Channel:
+    """The protocol on private fds; anything printed (even from C) goes to stderr, the pool's log file."""
+    control = Channel(os.dup(0), os.dup(1))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return control
+
+
+def _use_scratch(path: str) -> None:
+    os.environ.update(TMPDIR=path, HOME=path, XDG_CACHE_HOME=os.path.join(path, ".cache"))
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(path, "inductor")
+    os.environ["TRITON_CACHE_DIR"] = os.path.join(path, "triton")
+    tempfile.tempdir = path
+    os.chdir(path)
+
+
+def serve(spec: dict[str, Any]) -> None:
+    control = _take_over_stdio()
+    limits.become_subreaper()
+    privileges = Privileges(
+        ids=tuple(spec["privileges"]["ids"]) if spec["privileges"]["ids"] else None,
+        drop_caps=bool(spec["privileges"]["drop_caps"]),
+    )
+    scratch_root = spec["scratch"]
+    for module in spec.get(
+        "preimport", []
+    ):  # trusted libraries only (torch): no program, no CUDA context yet
+        importlib.import_module(module)
+    try:
+        applied = confine(Confinement(**spec["confinement"]), privileges)
+    except Exception as exc:  # refuse to serve: the pool reports the message
+        control.send({"op": "refused", "message": f"{type(exc).__name__}: {exc}"})
+        return
+    _use_scratch(tempfile.mkdtemp(prefix="setup-", dir=scratch_root))
+    handler = importlib.import_module(spec["handler"])
+    settings = spec["settings"]
+    info = handler.setup(settings)
+    import_watched()
+    baseline = Snapshot.take(tuple(getattr(handler, "INTEGRITY_MODULES", ())))
+    control.send({"op": "ready", "pid": os.getpid(), "info": info, "isolation": applied})
+    while True:
+        try:
+            message = control.receive()
+        except ChannelClosed:
+            return
+        if message.get("op") != "request":
+            return
+        scratch = tempfile.mkdtemp(prefix="req-", dir=scratch_root)
+        _use_scratch(scratch)
+        try:
+            reply = handler.handle(message["request"], settings, scratch)
+        except BaseException as exc:  # a handler must answer; one that raises costs this request only
+            traceback.print_exc()
+            reply = {"ok": False, "category": "crash", "message": f"{type(exc).__name__}: {exc}"[:2000]}
+        leftovers = limits.kill_descendants()
+        os.chdir(scratch_root)
+        shutil.rmtree(scratch, ignore_errors=True)
+        problems = baseline.problems() + (handler.check() if hasattr(handler, "check") else [])
+        if leftovers:
+            problems.append(f"{leftovers} process(es) left running")
+        control.send({"op": "reply", "reply": reply, "integrity": problems})
+        if problems:
+            return
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--spec", required=True, help="JSON: handler, settings, scratch, privileges, confinement"
+    )
+    spec = json.loads(parser.parse_args(argv).spec)
+    try:
+        serve(spec)
+    except BaseException:  # a setup failure: the pool reads the log and starts another worker
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            limits.kill_descendants()
+        sys.stderr.flush()
+        os._exit(0)  # no interpreter teardown: a patched atexit hook or __del__ of a program does not run
+
+
+if __name__ == "__main__":
+    main()
