@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,26 @@ def test_validate_takes_the_same_sandbox_settings():
     args = parser.parse_args(["prog.py", "--timeout", "9", "--cpu-vectorize"])
     assert (args.timeout_s, args.cpu_vectorize) == (9.0, True)
     assert parser.parse_args(["prog.py"]).cpu_vectorize is False
+
+
+@pytest.mark.parametrize(
+    "model_name, unset, fragment",
+    [
+        ("gpt-4o-mini", ["OPENAI_API_KEY"], "set OPENAI_API_KEY"),
+        ("gemini-2.5-flash", ["GEMINI_API_KEY", "GOOGLE_API_KEY"], "set GEMINI_API_KEY (or GOOGLE_API_KEY)"),
+        ("claude-sonnet-4-5", ["ANTHROPIC_API_KEY"], "set ANTHROPIC_API_KEY"),
+        ("grok-4", ["XAI_API_KEY"], "set XAI_API_KEY"),
+    ],
+)
+def test_a_missing_api_key_is_one_error_before_any_work(model_name, unset, fragment, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "generate_synth_torch.py"), f"model_name={model_name}",
+         "num_total_samples=1", f"output_dir={out}"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert fragment in proc.stderr and "API key" in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one clear line, no traceback
+    assert not out.exists()  # refused before the run directory was made

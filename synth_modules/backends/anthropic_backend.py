@@ -17,10 +17,11 @@ from synth_modules.backends.llm_base import (
     FINISH_STOP,
     Completion,
     LLMBackend,
+    api_key_from_env,
     require_sdk,
 )
 from synth_modules.backends.retry import ErrorInfo, RetryPolicy, parse_retry_after
-from synth_modules.config import ConfigError, GeneratorConfig
+from synth_modules.config import GeneratorConfig
 from synth_modules.types import Usage
 
 # 529 is Anthropic's "overloaded": transient, like a 503.
@@ -40,13 +41,7 @@ def _error_message(error: Any) -> str:
 class AnthropicBackend(LLMBackend):
     def __init__(self, config: GeneratorConfig, *, retry_policy: RetryPolicy | None = None):
         require_sdk("anthropic", config.model_name)
-        key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
-        if not key:
-            raise ConfigError(
-                f"model_name={config.model_name} needs an Anthropic API key: set ANTHROPIC_API_KEY in the "
-                "environment"
-            )
-        self._api_key = key
+        self._api_key = api_key_from_env(config.model_name, "an Anthropic", ("ANTHROPIC_API_KEY",))
         model = re.sub(r"^anthropic[:/]", "", config.model_name.strip())
         super().__init__(config, name="anthropic", model=model, retry_policy=retry_policy)
         self.base_url = config.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None

@@ -18,10 +18,11 @@ from synth_modules.backends.llm_base import (
     FINISH_STOP,
     Completion,
     LLMBackend,
+    api_key_from_env,
     require_sdk,
 )
 from synth_modules.backends.retry import ErrorInfo, RetryPolicy, parse_retry_after
-from synth_modules.config import ConfigError, GeneratorConfig
+from synth_modules.config import GeneratorConfig
 from synth_modules.types import Usage
 
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -79,13 +80,7 @@ class GeminiBackend(LLMBackend):
     def __init__(self, config: GeneratorConfig, *, retry_policy: RetryPolicy | None = None):
         require_sdk("google.genai", config.model_name)
 
-        key = (os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or "").strip()
-        if not key:
-            raise ConfigError(
-                f"model_name={config.model_name} needs a Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) "
-                "in the environment"
-            )
-        self._api_key = key
+        self._api_key = api_key_from_env(config.model_name, "a Gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY"))
         model = re.sub(r"^(gemini[:/]|models/)", "", config.model_name.strip())
         super().__init__(config, name="gemini", model=model, retry_policy=retry_policy)
         self.base_url = config.base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or None

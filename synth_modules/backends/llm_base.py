@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import importlib
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,6 +25,22 @@ from synth_modules.backends.response_cache import ResponseCache, cache_key, defa
 from synth_modules.backends.retry import ErrorInfo, RequestFailed, RetryPolicy, call_with_retries
 from synth_modules.config import ConfigError, GeneratorConfig
 from synth_modules.types import Category, Generation, GenerationError, GenerationRequest, Usage
+
+
+def api_key_from_env(model_name: str, provider: str, names: tuple[str, ...], hint: str = "") -> str:
+    """The first non-empty key among `names` in the environment; none is one clear error before any work.
+
+    `provider` reads in the message as written ("an OpenAI", "a Gemini"); `hint` follows it verbatim.
+    """
+    for name in names:
+        key = os.environ.get(name, "").strip()
+        if key:
+            return key
+    where = names[0] + "".join(f" (or {name})" for name in names[1:])
+    raise ConfigError(
+        f"model_name={model_name} needs {provider} API key: set {where} in the environment{hint}"
+    )
+
 
 FINISH_STOP = "stop"
 FINISH_LENGTH = "length"  # cut off at max_tokens

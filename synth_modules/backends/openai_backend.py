@@ -21,6 +21,7 @@ from synth_modules.backends.llm_base import (
     FINISH_STOP,
     Completion,
     LLMBackend,
+    api_key_from_env,
     require_sdk,
 )
 from synth_modules.backends.model_names import resolve_backend_kind
@@ -54,12 +55,7 @@ class OpenAIBackend(LLMBackend):
         base_url = config.base_url
         if self.xai:
             model = re.sub(r"^xai[:/]", "", raw)
-            key = os.environ.get("XAI_API_KEY", "").strip()
-            if not key:
-                raise ConfigError(
-                    f"model_name={raw} needs an xAI API key: set XAI_API_KEY in the environment"
-                )
-            self._api_key = key
+            self._api_key = api_key_from_env(raw, "an xAI", ("XAI_API_KEY",))
             base_url = base_url or XAI_BASE_URL
         elif self.local:
             if not config.base_url:
@@ -70,13 +66,12 @@ class OpenAIBackend(LLMBackend):
             self._api_key = os.environ.get("LOCAL_LLM_API_KEY") or "EMPTY"
         else:
             model = re.sub(r"^openai[:/]", "", raw)
-            key = os.environ.get("OPENAI_API_KEY", "").strip()
-            if not key:
-                raise ConfigError(
-                    f"model_name={raw} needs an OpenAI API key: set OPENAI_API_KEY in the environment "
-                    "(or use model_name=local with base_url= for an OpenAI-compatible server)"
-                )
-            self._api_key = key
+            self._api_key = api_key_from_env(
+                raw,
+                "an OpenAI",
+                ("OPENAI_API_KEY",),
+                " (or use model_name=local with base_url= for an OpenAI-compatible server)",
+            )
         name = "local" if self.local else "xai" if self.xai else "openai"
         super().__init__(config, name=name, model=model, retry_policy=retry_policy)
         self.api_style = config.api_style
