@@ -96,8 +96,6 @@ def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict
     check_settings = CheckSettings.from_dict(settings.get("check", {}))
     started = time.perf_counter()
     reply: dict[str, Any] = {"id": task["id"]}
-    if settings.get("mode") == "seed":
-        return _run_seed(task, settings, started)
     try:
         program = Path(scratch) / f"{task['entry_point']}.py"  # the text the pool sent, never the run dir
         source = task.get("source")

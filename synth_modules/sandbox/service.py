@@ -86,7 +86,9 @@ def serve(spec: dict[str, Any]) -> None:
             reply = handler.handle(message["request"], settings, scratch)
         except BaseException as exc:  # a handler must answer; one that raises costs this request only
             traceback.print_exc()
-            reply = {"ok": False, "category": "crash", "message": f"{type(exc).__name__}: {exc}"[:2000]}
+            request_id = (message.get("request") or {}).get("id")  # the pool matches replies by id
+            reply = {"id": request_id, "ok": False, "category": "crash",
+                     "message": f"{type(exc).__name__}: {exc}"[:2000]}  # fmt: skip
         leftovers = limits.kill_descendants()
         os.chdir(scratch_root)
         shutil.rmtree(scratch, ignore_errors=True)
