@@ -41,18 +41,34 @@ def read_pair_rows(pairs_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def pair_task_source(row: dict[str, Any], scratch: Path) -> str:
-    """The pair's PyTorch program as a KernelBench task (class Model, flat get_init_inputs)."""
-    from synth_modules.export.programs import import_file, init_inputs
-    from synth_modules.export.seeds import flat_init_inputs, seed_source
+def pair_task_sources(rows: list[dict[str, Any]]) -> list[str | Exception]:
+    """Each pair's PyTorch program as a KernelBench task (class Model, flat get_init_inputs), or why not.
 
-    scratch.mkdir(parents=True, exist_ok=True)
-    path = scratch / f"{row['entry_point']}.py"
-    path.write_text(row["python_code"], encoding="utf-8")
-    module = import_file(path, prefix="kernel_search_pair")
-    args, kwargs = init_inputs(module)
-    flat = flat_init_inputs(getattr(module, row["entry_point"]), args, kwargs)
-    return seed_source(row["python_code"], row["entry_point"], flat)
+    The program is untrusted (generated or crawled), so its init inputs are read in the sandbox, as
+    export-seeds does; nothing of it runs in this process.
+    """
+    from synth_modules.export.seeds import sandboxed_flat_init_inputs, seed_source
+    from synth_modules.sandbox import ValidationJob
+
+    jobs = [
+        ValidationJob(id=str(row.get("id") or row["entry_point"]), source=row["python_code"],
+                      entry_point=row["entry_point"])
+        for row in rows
+    ]  # fmt: skip
+    sources: list[str | Exception] = []
+    for row, (_, flat) in zip(rows, sandboxed_flat_init_inputs(jobs), strict=True):
+        sources.append(
+            flat if isinstance(flat, Exception) else seed_source(row["python_code"], row["entry_point"], flat)
+        )
+    return sources
+
+
+def pair_task_source(row: dict[str, Any]) -> str:
+    """One pair's task source (see `pair_task_sources`); raises when the program cannot be a task."""
+    (source,) = pair_task_sources([row])
+    if isinstance(source, Exception):
+        raise source
+    return source
 
 
 def pair_targets(pairs_dir: Path, out: Path, evaluator: Any, limit: int | None = None) -> list[Target]:
@@ -60,11 +76,13 @@ def pair_targets(pairs_dir: Path, out: Path, evaluator: Any, limit: int | None =
 
     rows = read_pair_rows(pairs_dir)[:limit]
     targets = []
-    for row in rows:
+    for row, task_source in zip(rows, pair_task_sources(rows), strict=True):
+        if isinstance(task_source, Exception):
+            raise task_source
         name = str(row.get("id") or row["entry_point"])
         task_path = out / "pair_tasks" / f"{name}.py"
         task_path.parent.mkdir(parents=True, exist_ok=True)
-        task_path.write_text(pair_task_source(row, out / "pair_tasks" / "programs"), encoding="utf-8")
+        task_path.write_text(task_source, encoding="utf-8")
         task = load_task(task_path, name=name)
         targets.append(
             Target(

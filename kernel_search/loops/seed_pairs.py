@@ -41,8 +41,7 @@ def task_source_from_export_row(row: dict[str, Any]) -> str:
     """The row's PyTorch program as a KernelBench task (the config search's `pair_task_source`)."""
     from kernel_search.pairs import pair_task_source
 
-    with tempfile.TemporaryDirectory() as scratch:
-        return pair_task_source(row, Path(scratch))
+    return pair_task_source(row)
 
 
 # ----- capture on CUDA ----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synth_modules.export.programs import ProgramRecord, import_file, init_inputs, load_programs
+from synth_modules.export.programs import import_file, init_inputs, load_programs
 from synth_modules.program import declared_dtype, find_module_classes, rename_class
 from synth_modules.run.store import atomic_write_json
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
@@ -129,26 +129,24 @@ def _flat_from(verdict: Verdict) -> list[Any]:
     return flat
 
 
-def _seed_jobs(programs: list[ProgramRecord], allow_unsandboxed: bool) -> Iterator[tuple[ProgramRecord, Any]]:
-    """Each program's flat init inputs, computed in the sandbox (its code never runs in this process)."""
-    if not programs:
+def sandboxed_flat_init_inputs(
+    jobs: list[ValidationJob], allow_unsandboxed: bool = False
+) -> Iterator[tuple[ValidationJob, list[Any] | Exception]]:
+    """Each job's flat init inputs, computed in the sandbox (its code never runs in this process).
+
+    The answer is the program's `[args, kwargs]` bound to its `__init__` and flattened; a program that cannot be
+    expressed that way (or no longer imports) yields the exception instead.
+    """
+    if not jobs:
         return
     options = SandboxOptions(compile=False, device="cpu", allow_unsandboxed=allow_unsandboxed)
-    with SandboxPool(min(2, len(programs)), options) as pool:
-        futures = [
-            (
-                p,
-                pool.call(
-                    "seed_init_inputs", ValidationJob(id=p.id, source=p.source, entry_point=p.entry_point)
-                ),
-            )
-            for p in programs
-        ]
-        for program, future in futures:
+    with SandboxPool(min(2, len(jobs)), options) as pool:
+        futures = [(job, pool.call("seed_init_inputs", job)) for job in jobs]
+        for job, future in futures:
             try:
-                yield program, _flat_from(future.result())
+                yield job, _flat_from(future.result())
             except Exception as error:
-                yield program, error
+                yield job, error
 
 
 def export_seeds(output_dir: str | Path, out: str | Path, allow_unsandboxed: bool = False) -> SeedsExport:
@@ -157,7 +155,8 @@ def export_seeds(output_dir: str | Path, out: str | Path, allow_unsandboxed: boo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = SeedsExport()
-    for program, flat in _seed_jobs(programs, allow_unsandboxed):
+    jobs = [ValidationJob(id=p.id, source=p.source, entry_point=p.entry_point) for p in programs]
+    for program, (_, flat) in zip(programs, sandboxed_flat_init_inputs(jobs, allow_unsandboxed), strict=True):
         try:
             if isinstance(flat, Exception):
                 raise flat
