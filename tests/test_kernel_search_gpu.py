@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 import pytest
@@ -56,12 +55,3 @@ def test_a_cuda_fault_costs_only_that_candidate(tmp_path: Path) -> None:
     assert evaluator.evaluate(task, FAULT, "fault").category == "crash"
     honest = (CORPUS / "good_triton_add_mul.py").read_text()
     assert evaluator.evaluate(task, honest, "after").category == "ok"
-
-
-def test_repeated_measurements_agree_within_three_percent(tmp_path: Path) -> None:
-    evaluator = Evaluator("cuda", EvalOptions(baselines=(), cache_dir=str(tmp_path)))
-    task = load_task(CORPUS / "task_linear_relu.py")
-    source = (CORPUS / "hack_same_ops.py").read_text()  # a fallback is still timed
-    medians = [evaluator.evaluate(task, source, f"run{i}").runtime_us for i in range(5)]
-    assert all(medians)
-    assert (max(medians) - min(medians)) / statistics.median(medians) <= 0.03, medians
