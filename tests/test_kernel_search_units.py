@@ -75,6 +75,25 @@ def test_poison_is_nan_in_every_float_width_and_detected() -> None:
     assert cx.poison_fraction(torch.full((8,), float("nan"))) == 0.0  # a computed NaN is not stale memory
 
 
+def test_cpu_worker_environment_poisons_every_fresh_allocation(tmp_path) -> None:
+    """CPU reuse of freed blocks depends on the heap's history (CI once handed the candidate an unpoisoned
+    block), so the CPU worker runs with glibc's allocator perturbation: torch.empty is poison at any size."""
+    import subprocess
+    import sys
+
+    from kernel_search.evaluator.isolation import IsolationSettings, _private_env
+
+    env = _private_env(str(tmp_path), IsolationSettings(device="cpu"))
+    code = (
+        "import torch, json\n"
+        "from kernel_search.evaluator import correctness as cx\n"
+        "torch.ones(1 << 16).sum(); junk = [torch.randn(n) for n in (24576, 24576, 1 << 20)]; del junk\n"
+        "print(json.dumps([cx.poison_fraction(torch.empty(n)) for n in (7, 24576, 1 << 20, 1 << 23)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [1.0, 1.0, 1.0, 1.0]
+    assert cx.poison_fraction(torch.randn(24576)) == 0.0
+
 def test_aliasing_is_found_through_views() -> None:
     x = torch.randn(4, 4)
     assert cx.aliases([x[1:].t()], [x])

@@ -14,9 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-# 16-bit pattern filled into free memory before the candidate runs: a NaN read as fp16, bf16 or fp32 (pairs),
-# with a payload no arithmetic produces, so "returned stale memory" is told apart from "computed NaN".
-POISON_16 = 0x7FA5
+from kernel_search.evaluator.poison import HEAP_POISON_16, POISON_16
+
 _POISON_POOL_BYTES = 256 << 20  # CUDA: one large block the caching allocator will carve outputs from
 _POISON_COPIES_CUDA, _POISON_COPIES_CPU = 32, 4  # poisoned blocks per expected output size
 _POISON_MAX_BYTES = 1 << 30
@@ -173,11 +172,11 @@ def poison_free_memory(device: str, output_bytes: Sequence[int]) -> None:
 
 
 def poison_fraction(tensor: torch.Tensor) -> float:
-    """Share of the tensor's 16-bit words that still hold the poison pattern."""
+    """Share of the tensor's 16-bit words that still hold a poison pattern (ours, or the CPU heap's)."""
     if not tensor.is_floating_point() or tensor.element_size() < 2 or tensor.numel() == 0:
         return 0.0
     words = tensor.detach().contiguous().view(torch.int16)
-    return float((words == POISON_16).float().mean())
+    return float(((words == POISON_16) | (words == HEAP_POISON_16)).float().mean())
 
 
 # --- outputs ------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernel_search.evaluator.poison import HEAP_PERTURB_BYTE
 from synth_modules.sandbox import landlock, limits
 from synth_modules.sandbox.environment import sandbox_environment
 from synth_modules.sandbox.isolation import UNSAFE_ENV, SandboxUnavailableError
@@ -67,6 +68,7 @@ def _private_env(job_dir: str, settings: IsolationSettings) -> dict[str, str]:
     env = sandbox_environment(job_dir)  # the sandbox's allow-list: no API key or token reaches a candidate
     if settings.device == "cpu":
         env.update(CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="")
+        env["MALLOC_PERTURB_"] = str(HEAP_PERTURB_BYTE)  # uninitialised CPU memory is poison, reliably
     cache = settings.shared_cache_dir or job_dir
     python_path = [PACKAGE_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env.update(
