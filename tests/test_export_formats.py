@@ -15,10 +15,11 @@ import yaml
 
 from synth_modules.export.cli import add_export_subcommands, run_export_hf, run_export_seeds, run_export_sft
 from synth_modules.export.hf import export_hf
-from synth_modules.export.programs import import_file, init_inputs, load_programs
+from synth_modules.export.programs import init_inputs, load_programs
 from synth_modules.export.schema import COLUMN_NAMES, KERNELBOOK_COLUMNS
 from synth_modules.export.seeds import SeedError, export_seeds, flat_init_inputs
 from synth_modules.export.sft import export_sft
+from synth_modules.program import import_file
 from synth_modules.run.store import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

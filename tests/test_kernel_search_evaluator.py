@@ -14,10 +14,9 @@ from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSe
 from kernel_search.evaluator.isolation import IsolationSettings, run_isolated
 from kernel_search.report import render_summary, summarize
 from kernel_search.report.summary import fast_p
-from synth_modules.export.programs import import_file
 from synth_modules.export.seeds import flat_init_inputs, seed_source
 from synth_modules.export.verify import retarget_to_cpu
-from synth_modules.program import rename_class, split_init_inputs
+from synth_modules.program import import_file, rename_class, split_init_inputs
 from synth_modules.sandbox import landlock
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -94,6 +94,7 @@ def test_cpu_worker_environment_poisons_every_fresh_allocation(tmp_path) -> None
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [1.0, 1.0, 1.0, 1.0]
     assert cx.poison_fraction(torch.randn(24576)) == 0.0
 
+
 def test_aliasing_is_found_through_views() -> None:
     x = torch.randn(4, 4)
     assert cx.aliases([x[1:].t()], [x])

@@ -35,7 +35,6 @@ sys.path.insert(0, str(HERE.parent))
 
 import triton_cpu_libdevice  # noqa: E402
 
-from synth_modules.export.programs import import_file  # noqa: E402
 from synth_modules.export.verify import (  # noqa: E402
     DEFAULT_SEEDS,
     CheckSettings,
@@ -47,6 +46,7 @@ from synth_modules.export.verify import (  # noqa: E402
     verify_pair,
 )
 from synth_modules.export.wrap import new_class_name  # noqa: E402
+from synth_modules.program import import_file  # noqa: E402
 from synth_modules.run.store import read_jsonl  # noqa: E402
 
 _NUMPY_INDEX_BUG = "only 0-dimensional arrays can be converted to Python scalars"

@@ -82,7 +82,8 @@ def measure_baselines(request: dict[str, Any], lock: Any, send: Callable[..., No
 
     from kernel_search.evaluator import correctness as cx
     from kernel_search.evaluator import timing
-    from kernel_search.evaluator.stop import Stop, describe, load_module
+    from kernel_search.evaluator.stop import Stop, describe
+    from synth_modules.program import import_file
 
     device, seed = request["device"], int(request.get("seed", 0))
     send(phase="load")
@@ -90,7 +91,7 @@ def measure_baselines(request: dict[str, Any], lock: Any, send: Callable[..., No
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(request["task_source"])
     try:
-        task = load_module(path, "kernel_search_task")
+        task = import_file(path, prefix="kernel_search_task")
         torch.manual_seed(seed)
         model = task.Model(*task.get_init_inputs()).to(device).eval()
         cx.randomize_weights(model, seed + 1)

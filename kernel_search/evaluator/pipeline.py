@@ -18,7 +18,8 @@ import torch
 from kernel_search.evaluator import correctness as cx
 from kernel_search.evaluator import hacks, profiling, timing
 from kernel_search.evaluator.devicelock import DeviceLock
-from kernel_search.evaluator.stop import Stop, describe, is_cuda_fault, load_module
+from kernel_search.evaluator.stop import Stop, describe, is_cuda_fault
+from synth_modules.program import import_file
 
 _RECHECK_SEED = 90_001
 _PROBE_SEED = 70_001
@@ -74,7 +75,7 @@ class Run:
         with open(cand_path, "w", encoding="utf-8") as fh:
             fh.write(self.request["candidate_source"])
         try:
-            task = load_module(task_path, "kernel_search_task")
+            task = import_file(task_path, prefix="kernel_search_task")
             init = list(task.get_init_inputs())
             torch.manual_seed(self.seed)
             self.reference = task.Model(*init).to(self.device).eval()
@@ -86,7 +87,7 @@ class Run:
         _no_tqdm_monitor()
         self.integrity = hacks.IntegritySnapshot.take()
         try:
-            candidate = load_module(cand_path, "kernel_search_candidate")
+            candidate = import_file(cand_path, prefix="kernel_search_candidate")
             torch.manual_seed(self.seed)
             self.candidate = candidate.ModelNew(*init).to(self.device).eval()
         except Exception as error:

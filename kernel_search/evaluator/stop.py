@@ -1,9 +1,6 @@
-"""What the worker's stages share: the `Stop` outcome, module loading without registration, error text."""
+"""What the worker's stages share: the `Stop` outcome and error text."""
 
 from __future__ import annotations
-
-import importlib.util
-from types import ModuleType
 
 _CUDA_FAULTS = ("CUDA error", "illegal memory access", "device-side assert", "unspecified launch failure")
 
@@ -12,15 +9,6 @@ class Stop(Exception):
     def __init__(self, category: str, message: str, hack: str | None = None):
         super().__init__(message)
         self.category, self.message, self.hack = category, message, hack
-
-
-def load_module(path: str, name: str) -> ModuleType:
-    """Import a file without registering it in sys.modules (the candidate cannot import the task by name)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def describe(error: BaseException) -> str:

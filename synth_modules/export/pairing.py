@@ -20,7 +20,6 @@ from torch import nn
 from synth_modules.export.capture import capture_inductor
 from synth_modules.export.clean import CleanedCode, clean_output_code
 from synth_modules.export.errors import ExportError
-from synth_modules.export.programs import import_file
 from synth_modules.export.verify import (
     CheckSettings,
     build_original,
@@ -29,6 +28,7 @@ from synth_modules.export.verify import (
     verify_pair,
 )
 from synth_modules.export.wrap import CallSpec, new_class_name, wrap_pair
+from synth_modules.program import import_file
 from synth_modules.sandbox.compare import compare
 from synth_modules.types import Category
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +10,6 @@ from typing import Any
 
 from synth_modules.program import split_init_inputs
 from synth_modules.run.store import MANIFEST_FILE, RUN_FILE, read_jsonl
-
-_module_counter = itertools.count()
 
 
 @dataclass
@@ -58,18 +54,6 @@ def load_run_info(output_dir: str | Path) -> dict[str, Any]:
     """run.json of the run directory ({} when absent, e.g. a plain folder of programs)."""
     path = Path(output_dir) / RUN_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def import_file(path: str | Path, prefix: str = "synth_export") -> ModuleType:
-    """Import a Python file under a unique module name (never cached in sys.modules: names repeat across runs)."""
-    path = Path(path)
-    name = f"{prefix}_{next(_module_counter)}_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def init_inputs(module: ModuleType) -> tuple[list[Any], dict[str, Any]]:

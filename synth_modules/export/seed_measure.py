@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from synth_modules.export.gpu_timing import cuda_graph, measured_peaks, time_calls
-from synth_modules.export.programs import import_file, init_inputs
-from synth_modules.program import declared_dtype
+from synth_modules.export.programs import init_inputs
+from synth_modules.program import declared_dtype, import_file
 from synth_modules.sandbox import degenerate
 from synth_modules.sandbox.compare import compare, flatten_outputs, identical
 from synth_modules.scaling import get_profile, scale_source

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 import re
-import sys
 import time
 import traceback
 import types
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from synth_modules.program import split_init_inputs
+from synth_modules.program import execute_as_module, split_init_inputs
 from synth_modules.sandbox import degenerate, integrity, kernel_batching
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.integrity import JUDGES
@@ -100,12 +99,7 @@ def load_program(source: str, job_id: str, path: str = PROGRAM_FILE) -> types.Mo
     """Execute the program as a fresh module (its file is written so tracebacks show its lines)."""
     with open(path, "w") as fh:
         fh.write(source)
-    name = "synth_program_" + re.sub(r"\W", "_", job_id)
-    module = types.ModuleType(name)
-    module.__file__ = path
-    sys.modules[name] = module
-    exec(compile(source, path, "exec"), module.__dict__)
-    return module
+    return execute_as_module(source, path, "synth_program_" + re.sub(r"\W", "_", job_id), register=True)
 
 
 def resolve_entry(module: types.ModuleType, entry_point: str | None) -> type[torch.nn.Module]:

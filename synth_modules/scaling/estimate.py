@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from synth_modules.program import split_init_inputs
+from synth_modules.program import execute_as_module, split_init_inputs
 
 _FREE_OPS = {"view", "_unsafe_view", "expand", "permute", "transpose", "t", "unsqueeze", "squeeze", "alias"}
 
@@ -87,12 +87,5 @@ def estimate_module(module: types.ModuleType, entry_point: str, device: str = "m
     )
 
 
-def load_source(source: str, name: str = "synth_scaled") -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__file__ = f"{name}.py"
-    exec(compile(source, module.__file__, "exec"), module.__dict__)
-    return module
-
-
 def estimate_source(source: str, entry_point: str, device: str = "meta") -> Estimate:
-    return estimate_module(load_source(source), entry_point, device)
+    return estimate_module(execute_as_module(source, "synth_scaled.py", "synth_scaled"), entry_point, device)
