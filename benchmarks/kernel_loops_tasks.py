@@ -1,5 +1,5 @@
 """GPU-sized tasks for the loop benchmark: the committed composer programs (tests/fixtures/pairs) as KernelBench
-tasks with their inputs repeated along the first dimension (kernel_search.task_scaling), plus the research
+tasks with their inputs repeated along the first dimension (kernel_search.tasks.scaling), plus the research
 pipeline's softmax / gemm / attention tasks.
 
     python benchmarks/kernel_loops_tasks.py OUT_DIR [--scale 1024]
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kernel_search.loops.seed_pairs import task_source_from_export_row  # noqa: E402
-from kernel_search.task_scaling import scale_task_source  # noqa: E402
+from kernel_search.tasks.scaling import scale_task_source  # noqa: E402
 
 
 def main() -> int:

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 from kernel_search_cases import load_cases, outcome  # noqa: E402
 
 from kernel_search.evaluator import EvalOptions, Evaluator, TimingSettings  # noqa: E402
-from kernel_search.inductor import candidate_path  # noqa: E402
 from kernel_search.tasks import load_task, load_tasks  # noqa: E402
+from kernel_search.tasks.inductor_candidates import candidate_path  # noqa: E402
 
 
 def run_corpus(args: argparse.Namespace) -> int:

@@ -19,10 +19,10 @@ import statistics
 from pathlib import Path
 
 from kernel_search import Tuner
-from kernel_search.objective import speedup_over_best_baseline
-from kernel_search.search_space import ConfigSpace, config_key
 from kernel_search.spaces.inductor import InductorSpace
 from kernel_search.store import DB_FILE, SearchDatabase, source_hash
+from kernel_search.tuning.objective import speedup_over_best_baseline
+from kernel_search.tuning.search_space import ConfigSpace, config_key
 
 STRATEGIES = {
     "random": {},

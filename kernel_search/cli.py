@@ -17,13 +17,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from kernel_search import tune_cli
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings
 from kernel_search.evaluator.baselines import COMPILE_MODES
-from kernel_search.inductor import candidate_path
 from kernel_search.loops import cli as loops_cli
+from kernel_search.loops import traces as export_traces
 from kernel_search.report import render_summary
+from kernel_search.research import cli as research_cli
 from kernel_search.tasks import Task, TaskError, load_task, load_tasks
+from kernel_search.tasks.inductor_candidates import candidate_path
+from kernel_search.tuning import cli as tune_cli
 
 
 def _options(args: argparse.Namespace) -> EvalOptions:
@@ -87,8 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     ind.add_argument("--out", required=True)
     ind.add_argument("--device", default="cuda")
     ind.add_argument("--jobs", type=int, default=1)
-    tune_cli.register(sub)  # tune, tune-pairs (kernel_search/tune_cli.py)
-    loops_cli.register(sub)  # refine, beam, priority, evolve, loops, export-traces, run, discover, demo
+    tune_cli.register(sub)  # tune, tune-pairs (kernel_search/tuning/cli.py)
+    loops_cli.register(sub)  # refine, beam, priority, evolve, loops
+    export_traces.add_subcommand(sub)  # export-traces
+    research_cli.register(sub)  # run, discover, demo
     return parser
 
 
@@ -168,7 +172,7 @@ def cmd_eval_all(args: argparse.Namespace) -> int:
 
 
 def cmd_inductor(args: argparse.Namespace) -> int:
-    from kernel_search.inductor import write_inductor_candidates
+    from kernel_search.tasks.inductor_candidates import write_inductor_candidates
 
     tasks = load_tasks(args.tasks)
     index = write_inductor_candidates(tasks, args.out, args.device, args.jobs)

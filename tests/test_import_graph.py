@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("synth_modules", "github_index", "operators")
+PACKAGES = ("synth_modules", "github_index", "operators", "kernel_search")
 
 
 def _module_name(path: Path) -> str:

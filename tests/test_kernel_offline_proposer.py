@@ -21,8 +21,8 @@ from kernel_search.loops.seed_pairs import (
     task_source_from_export_row,
 )
 from kernel_search.loops.trajectory import Attempt
-from kernel_search.search_space import config_key
 from kernel_search.tasks import load_task
+from kernel_search.tuning.search_space import config_key
 
 PAIRS = Path(__file__).parent / "fixtures" / "pairs" / "pairs.jsonl"
 

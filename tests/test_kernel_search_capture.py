@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from kernel_search.capture import capture_tasks
-from kernel_search.inductor import CaptureFailed, inductor_candidate, write_inductor_candidates
 from kernel_search.loops.seed_pairs import capture_pairs
 from kernel_search.tasks import load_task
+from kernel_search.tasks.capture import capture_tasks
+from kernel_search.tasks.inductor_candidates import (
+    CaptureFailed,
+    inductor_candidate,
+    write_inductor_candidates,
+)
 from synth_modules.sandbox import landlock
 
 pytestmark = pytest.mark.skipif(landlock.abi_version() < 6, reason="the workers refuse without Landlock")

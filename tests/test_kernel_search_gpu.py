@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kernel_search.evaluator import EvalOptions, Evaluator, load_task
-from kernel_search.inductor import inductor_candidate
+from kernel_search.tasks.inductor_candidates import inductor_candidate
 
 pytestmark = [
     pytest.mark.gpu,

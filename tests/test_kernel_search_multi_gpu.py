@@ -21,7 +21,7 @@ from kernel_search.devices import SlotAssigner, cpu_slots, parse_gpus, pinned_sl
 from kernel_search.evaluator import EvalOptions, Evaluator, TimingSettings, load_task
 from kernel_search.evaluator.isolation import IsolationSettings, run_isolated
 from kernel_search.spaces.base import TaskSpace
-from kernel_search.tuning import Target, TuneRequest, run_targets
+from kernel_search.tuning.runs import Target, TuneRequest, run_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "kernel_search_corpus"

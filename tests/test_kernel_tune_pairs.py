@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kernel_search.pairs import TUNED_COLUMNS, write_tuned_pairs
-from kernel_search.search_space import ConfigSpace
 from kernel_search.spaces.triton_launch import TritonLaunchSpace
 from kernel_search.store import DB_FILE, SearchDatabase, source_hash
+from kernel_search.tuning.pair_targets import TUNED_COLUMNS, write_tuned_pairs
+from kernel_search.tuning.search_space import ConfigSpace
 from synth_modules.export.hf import export_hf
 from synth_modules.export.schema import COLUMN_NAMES
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from kernel_search.search_space import ConfigSpace
 from kernel_search.spaces.inductor import InductorSpace, effective_options
 from kernel_search.spaces.triton_launch import TritonLaunchSpace
 from kernel_search.store import DB_FILE, SearchDatabase, open_many
-from kernel_search.task_scaling import scale_task_source
-from kernel_search.tuning import Target, TuneRequest, run_targets
+from kernel_search.tasks.scaling import scale_task_source
+from kernel_search.tuning.runs import Target, TuneRequest, run_targets
+from kernel_search.tuning.search_space import ConfigSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "tests" / "fixtures" / "pairs" / "pairs.jsonl"
@@ -150,7 +150,7 @@ _RESUME_SCRIPT = textwrap.dedent(
     import json, sys, time
     sys.path[:0] = [{root!r}, {tests!r}]
     from test_kernel_tune_store import ToySpace, toy_evaluate
-    from kernel_search.tuning import Target, TuneRequest, run_targets
+    from kernel_search.tuning.runs import Target, TuneRequest, run_targets
 
     def slow(source, name):
         with open({calls!r}, "a") as handle:

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from kernel_search import Outcome, Tuner
-from kernel_search.search_space import ConfigSpace, SpaceError, config_key
 from kernel_search.strategies import STRATEGIES
+from kernel_search.tuning.search_space import ConfigSpace, SpaceError, config_key
 
 SPACE = {"a": list(range(6)), "b": list(range(6)), "c": list(range(5)), "d": [True, False]}
 OPTIMUM = {"a": 4, "b": 1, "c": 3, "d": True}

@@ -27,7 +27,7 @@ from kernel_search.loops.offline import OfflineProposer
 from kernel_search.loops.proposal import Proposer
 from kernel_search.loops.runner import LoopRequest, run_loops
 from kernel_search.loops.scoring import Scorer
-from kernel_search.loops.seed_pairs import capture_pairs, launch_space_factory, pair_from_export_row
+from kernel_search.loops.seed_pairs import capture_pairs, launch_space_factory, pairs_from_rows
 from kernel_search.tasks import Task, TaskError, load_tasks
 
 LOOP_COMMANDS = ("refine", "beam", "priority", "evolve", "loops")
@@ -91,11 +91,6 @@ def register(sub: Any) -> None:
     _evolve_options(every)
     for parser in (refine, beam, priority, evolve, every):
         parser.set_defaults(func=cmd_loops)
-    from kernel_search.research.cli import register as add_research
-    from kernel_search.traces import add_subcommand as add_export_traces
-
-    add_export_traces(sub)
-    add_research(sub)
 
 
 def _beam_options(parser: argparse.ArgumentParser) -> None:
@@ -160,21 +155,6 @@ def evaluator_options(args: argparse.Namespace, offline_cpu: bool) -> EvalOption
         seed=args.seed,
         extra_env=env,
     )
-
-
-def pairs_from_rows(pairs_path: str, tasks: list[Task], *, cpu: bool) -> dict[str, Any]:
-    """Each task's pair from an export-pairs pairs.jsonl, matched by the task's id (export-seeds) or name."""
-    rows = [json.loads(line) for line in Path(pairs_path).read_text(encoding="utf-8").splitlines() if line]
-    by_key = {str(r.get("id")): r for r in rows} | {str(r.get("entry_point")): r for r in rows}
-    pairs: dict[str, Any] = {}
-    for task in tasks:
-        row = (
-            by_key.get(str(task.meta.get("id")))
-            or by_key.get(task.name)
-            or by_key.get(task.name.split("_", 1)[-1])
-        )
-        pairs[task.name] = pair_from_export_row(row, cpu=cpu) if row else f"not in {pairs_path}"
-    return pairs
 
 
 def offline_pairs(args: argparse.Namespace, tasks: list[Task], out: Path) -> dict[str, Any]:

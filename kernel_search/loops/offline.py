@@ -18,9 +18,9 @@ from typing import Any
 
 from kernel_search.loops.proposal import Idea, Proposal, Proposer
 from kernel_search.loops.trajectory import Attempt
-from kernel_search.search_space import Config, ConfigSpace, config_key
 from kernel_search.spaces.base import SpaceUnavailable, TaskSpace
 from kernel_search.tasks import Task
+from kernel_search.tuning.search_space import Config, ConfigSpace, config_key
 
 SpaceFactory = Callable[[Task], TaskSpace]
 

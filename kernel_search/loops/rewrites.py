@@ -11,8 +11,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from kernel_search.search_space import Config
 from kernel_search.spaces.base import TaskSpace
+from kernel_search.tuning.search_space import Config
 
 DROP_SIZE_ASSERTS = "rewrite.drop_size_asserts"
 _GUARDS = frozenset({"assert_size_stride", "assert_alignment"})

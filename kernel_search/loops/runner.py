@@ -27,7 +27,7 @@ from kernel_search.loops.trajectory import Attempt, Trajectory
 from kernel_search.store.database import SearchDatabase, source_hash
 from kernel_search.store.rundir import RunDirectory, write_json
 from kernel_search.tasks import Task
-from kernel_search.tuner import Trial
+from kernel_search.tuning.tuner import Trial
 
 log = logging.getLogger("kernel_search.loops")
 TRAJECTORY_DIR = "trajectories"

@@ -1,7 +1,7 @@
 """Where the offline proposer starts: Inductor's own Triton code for each task, with its launch record.
 
-On CUDA the code is captured by export-pairs' sandboxed workers (kernel_search/capture.py, the same capture
-`kernel_search.inductor` uses for its ModelNew candidates) and cached as one JSON per task; the `triton-launch` space needs the capture's launch record (`capture_info`), not only the code. Rows
+On CUDA the code is captured by export-pairs' sandboxed workers (kernel_search/tasks/capture.py, the same capture
+`kernel_search.tasks.inductor_candidates` uses for its ModelNew candidates) and cached as one JSON per task; the `triton-launch` space needs the capture's launch record (`capture_info`), not only the code. Rows
 of an export-pairs `pairs.jsonl` work too (CI uses the committed H200 captures), retargeted to CPU buffers for
 Triton's interpreter when the evaluator runs on CPU.
 """
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kernel_search.capture import capture_tasks
 from kernel_search.spaces.base import SpaceUnavailable, TaskSpace
 from kernel_search.spaces.triton_launch import TritonLaunchSpace
 from kernel_search.tasks import TASK_CLASS, Task
+from kernel_search.tasks.capture import capture_tasks
 
 Pair = dict[str, Any]
 
@@ -35,9 +35,24 @@ def pair_from_export_row(row: dict[str, Any], *, cpu: bool = False) -> Pair:
 
 def task_source_from_export_row(row: dict[str, Any]) -> str:
     """The row's PyTorch program as a KernelBench task (the config search's `pair_task_source`)."""
-    from kernel_search.pairs import pair_task_source
+    from kernel_search.tuning.pair_targets import pair_task_source
 
     return pair_task_source(row)
+
+
+def pairs_from_rows(pairs_path: str, tasks: list[Task], *, cpu: bool) -> dict[str, Any]:
+    """Each task's pair from an export-pairs pairs.jsonl, matched by the task's id (export-seeds) or name."""
+    rows = [json.loads(line) for line in Path(pairs_path).read_text(encoding="utf-8").splitlines() if line]
+    by_key = {str(r.get("id")): r for r in rows} | {str(r.get("entry_point")): r for r in rows}
+    pairs: dict[str, Any] = {}
+    for task in tasks:
+        row = (
+            by_key.get(str(task.meta.get("id")))
+            or by_key.get(task.name)
+            or by_key.get(task.name.split("_", 1)[-1])
+        )
+        pairs[task.name] = pair_from_export_row(row, cpu=cpu) if row else f"not in {pairs_path}"
+    return pairs
 
 
 # ----- capture on CUDA ----------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     pairs = None
     if args.pairs:
-        from kernel_search.loops.cli import pairs_from_rows
+        from kernel_search.loops.seed_pairs import pairs_from_rows
         from kernel_search.tasks import load_tasks
 
         tasks = load_tasks(args.tasks) if args.tasks else []

@@ -26,12 +26,12 @@ from kernel_search.evaluator import Evaluator
 from kernel_search.loops.llm_calls import LLMCaller
 from kernel_search.research import literature
 from kernel_search.research.ideas import Idea, generate_ideas, select
-from kernel_search.search_space import ConfigSpace
 from kernel_search.spaces.base import SpaceUnavailable
 from kernel_search.spaces.triton_launch import TritonLaunchSpace
 from kernel_search.store.rundir import write_json
 from kernel_search.tasks import Task, load_task, load_tasks
-from kernel_search.tuning import Target, TuneRequest, run_targets
+from kernel_search.tuning.runs import Target, TuneRequest, run_targets
+from kernel_search.tuning.search_space import ConfigSpace
 
 log = logging.getLogger("kernel_search.research")
 OPERATIONS = ("softmax", "gemm", "attention", "seeds")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from kernel_search.search_space import Config
+from kernel_search.tuning.search_space import Config
 
 
 class SpaceUnavailable(RuntimeError):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel_search.search_space import Config
 from kernel_search.spaces.base import SpaceUnavailable, TaskSpace
+from kernel_search.tuning.search_space import Config
 
 # What benchmarks/helion_probe.py found on the GPU host (H200, torch 2.11.0+cu130, Triton 3.6.0, 2026-12-02);
 # docs/kernel_search.md "Helion status" has the records.

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel_search.search_space import Config
 from kernel_search.spaces.base import TaskSpace
+from kernel_search.tuning.search_space import Config
 
 # Each list starts with Inductor's default.
 MODES = ["default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"]

@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kernel_search.search_space import Config
 from kernel_search.spaces.base import SpaceUnavailable, TaskSpace
+from kernel_search.tuning.search_space import Config
 
 _BLOCK_KEYS = ("XBLOCK", "YBLOCK", "ZBLOCK", "R0_BLOCK", "R1_BLOCK")
 _MAX_BLOCK_ELEMENTS = 1 << 17  # elements per program (Triton refuses tensors above 2**20; stay well below)

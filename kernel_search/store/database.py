@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kernel_search.tuner import Trial
+from kernel_search.tuning.tuner import Trial
 
 DB_FILE = "kernel_search.duckdb"
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from random import Random
 
-from kernel_search.search_space import ConfigSpace
-from kernel_search.settings import build_settings
 from kernel_search.strategies.base import FAILURE, SearchStrategy
 from kernel_search.strategies.differential_evolution import DifferentialEvolution
 from kernel_search.strategies.genetic import GeneticSearch
@@ -13,6 +11,8 @@ from kernel_search.strategies.llm_guided import LLMGuidedSearch
 from kernel_search.strategies.mcts import MonteCarloTreeSearch
 from kernel_search.strategies.pattern import PatternSearch
 from kernel_search.strategies.random import RandomSearch
+from kernel_search.tuning.search_space import ConfigSpace
+from kernel_search.tuning.settings import build_settings
 
 STRATEGIES: dict[str, type[SearchStrategy]] = {
     "random": RandomSearch,

@@ -13,7 +13,7 @@ import math
 import random
 from typing import Any, ClassVar
 
-from kernel_search.search_space import Config, ConfigSpace, config_key
+from kernel_search.tuning.search_space import Config, ConfigSpace, config_key
 
 FAILURE = -math.inf
 

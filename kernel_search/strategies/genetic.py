@@ -7,8 +7,8 @@ again, a few times, so a generation spends its evaluations on new configs.
 
 from __future__ import annotations
 
-from kernel_search.search_space import Config, config_key
 from kernel_search.strategies.base import SearchStrategy
+from kernel_search.tuning.search_space import Config, config_key
 
 _REDRAWS = 8
 

@@ -16,8 +16,8 @@ import re
 import tempfile
 from typing import Any
 
-from kernel_search.search_space import Config, config_key
 from kernel_search.strategies.base import SearchStrategy
+from kernel_search.tuning.search_space import Config, config_key
 from prompts import load_prompt
 
 log = logging.getLogger("kernel_search")

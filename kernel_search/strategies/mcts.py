@@ -13,8 +13,8 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
-from kernel_search.search_space import Config, config_key
 from kernel_search.strategies.base import SearchStrategy
+from kernel_search.tuning.search_space import Config, config_key
 
 _ATTEMPTS_PER_PROPOSAL = 1000
 

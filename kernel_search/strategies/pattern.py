@@ -6,8 +6,8 @@ unseen config (so it keeps spending its budget instead of stalling in a local op
 
 from __future__ import annotations
 
-from kernel_search.search_space import Config, config_key
 from kernel_search.strategies.base import SearchStrategy
+from kernel_search.tuning.search_space import Config, config_key
 
 
 class PatternSearch(SearchStrategy):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kernel_search.search_space import Config
 from kernel_search.strategies.base import SearchStrategy
+from kernel_search.tuning.search_space import Config
 
 # Spaces up to this size are shuffled up front (exact sampling without replacement); larger ones are drawn.
 _ENUMERATE_LIMIT = 200_000

@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kernel_search.objective import speedup_over_best_baseline
-from kernel_search.search_space import ConfigSpace
 from kernel_search.spaces.triton_launch import TritonLaunchSpace
 from kernel_search.store.database import DB_FILE, SearchDatabase, source_hash
 from kernel_search.store.rundir import write_json
-from kernel_search.tuning import Target
+from kernel_search.tuning.objective import speedup_over_best_baseline
+from kernel_search.tuning.runs import Target
+from kernel_search.tuning.search_space import ConfigSpace
 from synth_modules.export.schema import TUNED_COLUMNS as _TUNED
 
 TUNED_COLUMNS = tuple(c.name for c in _TUNED)  # defined once, with the dataset schema

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kernel_search.settings import PROFILES
 from kernel_search.strategies import STRATEGIES
+from kernel_search.tuning.settings import PROFILES
 
 SPACES = ("inductor", "inductor-small", "triton-launch", "helion")
 
@@ -102,7 +102,7 @@ def register(sub: Any) -> None:
 
 
 def _request(args: argparse.Namespace) -> Any:
-    from kernel_search.tuning import TuneRequest
+    from kernel_search.tuning.runs import TuneRequest
 
     profile = PROFILES[args.profile]
     options: dict[str, dict[str, Any]] = {}
@@ -124,7 +124,7 @@ def _request(args: argparse.Namespace) -> Any:
         strategy_options=options,
         extra={"device": args.device, "timing_budget_s": args.timing_budget_s, "argv": sys.argv[1:]},
     )
-    from kernel_search.settings import build_settings
+    from kernel_search.tuning.settings import build_settings
 
     for strategy in request.strategies:  # unknown option names: one error before any work
         build_settings(strategy, options.get(strategy))
@@ -166,9 +166,9 @@ def _progress(args: argparse.Namespace, total: int) -> Any:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from kernel_search.spaces import make_task_space
-    from kernel_search.task_scaling import write_scaled
     from kernel_search.tasks import load_task, load_tasks
-    from kernel_search.tuning import Target, run_targets
+    from kernel_search.tasks.scaling import write_scaled
+    from kernel_search.tuning.runs import Target, run_targets
 
     request = _request(args)
     tasks = [task for path in args.tasks for task in load_tasks(path)]
@@ -205,8 +205,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_tune_pairs(args: argparse.Namespace) -> int:
-    from kernel_search.pairs import pair_targets
-    from kernel_search.tuning import run_targets
+    from kernel_search.tuning.pair_targets import pair_targets
+    from kernel_search.tuning.runs import run_targets
 
     request = _request(args)
     evaluator = _evaluator(args, request)
@@ -219,7 +219,7 @@ def cmd_tune_pairs(args: argparse.Namespace) -> int:
         evaluator.close()
         if progress is not None:
             progress.close()
-    from kernel_search.pairs import write_tuned_pairs
+    from kernel_search.tuning.pair_targets import write_tuned_pairs
 
     written = write_tuned_pairs(Path(args.pairs_dir), Path(args.out), best)
     print(f"tuned pairs: {written}")

@@ -1,7 +1,7 @@
 """Inductor's own generated code for a task, as a candidate `ModelNew` (the honest reference candidate).
 
 This reuses export-pairs' capture (synth_modules/export: capture on CUDA, clean to plain Triton, wrap as
-`<entry>New` with the original __init__, verify) in export-pairs' sandboxed workers (kernel_search/capture.py):
+`<entry>New` with the original __init__, verify) in export-pairs' sandboxed workers (kernel_search/tasks/capture.py):
 a task's class is `Model`, so the wrapped class is `ModelNew`. `write_inductor_candidates` writes one file per
 task named like the task, plus index.json with what failed and why.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kernel_search.capture import capture_tasks
 from kernel_search.tasks import Task, load_task
+from kernel_search.tasks.capture import capture_tasks
 
 
 class CaptureFailed(RuntimeError):

@@ -161,7 +161,7 @@ def _write_card(out: Path, counts: dict[str, int], sources: list[str]) -> None:
     )
     body = "\n".join(f"- `{name}`: {count} rows" for name, count in counts.items())
     text = f"---\nconfigs:\n{configs}\ntags:\n- kernels\n- triton\n---\n\n# Kernel-search trajectories\n\n"
-    text += f"{body}\n\nFrom: {', '.join(sources)}. Columns: see kernel_search/traces.py.\n"
+    text += f"{body}\n\nFrom: {', '.join(sources)}. Columns: see kernel_search/loops/traces.py.\n"
     (out / "README.md").write_text(text, encoding="utf-8")
 
 

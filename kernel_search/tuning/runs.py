@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel_search.objective import CandidateObjective, EvaluateFn
-from kernel_search.search_space import ConfigSpace
 from kernel_search.spaces.base import SpaceUnavailable, TaskSpace
 from kernel_search.store.database import SearchDatabase
 from kernel_search.store.rundir import RunDirectory
-from kernel_search.tune_report import write_summary
-from kernel_search.tuner import Trial, Tuner
+from kernel_search.tuning.objective import CandidateObjective, EvaluateFn
+from kernel_search.tuning.report import write_summary
+from kernel_search.tuning.search_space import ConfigSpace
+from kernel_search.tuning.tuner import Trial, Tuner
 
 log = logging.getLogger("kernel_search")
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kernel_search.search_space import Config
 from kernel_search.spaces.base import TaskSpace
 from kernel_search.store.database import SearchDatabase, source_hash
-from kernel_search.tuner import FAILED, OK, Outcome
+from kernel_search.tuning.search_space import Config
+from kernel_search.tuning.tuner import FAILED, OK, Outcome
 
 # (candidate source, candidate name) -> the evaluator's result record (EvalResult.to_dict()).
 EvaluateFn = Callable[[str, str], dict[str, Any]]

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kernel_search.search_space import Config, ConfigSpace, ValidityPredicate, config_key
-from kernel_search.settings import PROPOSALS_PER_EVALUATION
 from kernel_search.strategies import FAILURE, STRATEGIES, create_strategy
+from kernel_search.tuning.search_space import Config, ConfigSpace, ValidityPredicate, config_key
+from kernel_search.tuning.settings import PROPOSALS_PER_EVALUATION
 
 log = logging.getLogger("kernel_search")
 
