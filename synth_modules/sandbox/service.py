@@ -1,17 +1,18 @@
 """A self-confining worker: `python -m synth_modules.sandbox.service --spec JSON` (started by spawn.py).
 
 Order matters: confine first (Landlock, privileges, rlimits, network namespace; a GPU worker imports torch
-just before, without initialising CUDA), then import the handler, which initialises CUDA; so no program, and
-no CUDA context, ever exists in an unconfined process.
-The handler module provides `setup(settings) -> dict` (warm-up; its result goes into `ready`), optionally
-`prepare(settings)` (trusted device set-up run BEFORE confinement, only when the spec asks for it: the kernel
-evaluator initialises CUDA and opens its device locks there, the recipe its H200 workers were validated with),
-`handle(request, settings, scratch) -> dict` and optionally `check() -> list[str]` (its own state that a
-program must not have changed) and `INTEGRITY_MODULES` (more namespaces to watch). Every request gets a fresh scratch directory (also TMPDIR and the
-Inductor/Triton caches, unless the spec names a trusted shared `cache_dir`), removed afterwards, so one
-program's files never reach the next one's compile. A handler may send progress (protocol.report_progress). After
-each reply the worker kills whatever the program left running and compares its integrity snapshot; when
-anything changed it says so in the reply and exits.
+just before, without initialising CUDA), then import the handler, which initialises CUDA; so no program ever
+exists in an unconfined process, and no CUDA context either unless the spec asks for the handler's trusted
+`prepare(settings)` before confinement (the kernel evaluator: CUDA initialised and its device locks opened
+there, the recipe its H200 workers were validated with).
+The handler module provides `setup(settings) -> dict` (warm-up; its result goes into `ready`),
+`handle(request, settings, scratch) -> dict` and optionally `prepare(settings)`, `check() -> list[str]` (its
+own state that a program must not have changed) and `INTEGRITY_MODULES` (more namespaces to watch). Every
+request gets a fresh scratch directory (also TMPDIR and the Inductor/Triton caches, unless the spec names a
+trusted shared `cache_dir`), removed afterwards, so one program's files never reach the next one's compile.
+A handler may report progress before its reply (protocol.report_progress). After each reply the worker kills
+whatever the program left running and compares its integrity snapshot; when anything changed it says so in
+the reply and exits.
 """
 
 from __future__ import annotations
