@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator, TimingSettings, load_task
@@ -105,6 +106,44 @@ def test_candidate_cannot_write_outside_its_private_dir(tmp_path: Path) -> None:
 def test_isolated_run_reports_silent_deaths(tmp_path: Path) -> None:
     run = run_isolated("json.tool", {"x": 1}, IsolationSettings(timeout_s=30))  # a module that sends nothing
     assert run.last("result") is None and not run.timed_out
+
+
+def test_candidate_processes_are_ended_and_reported(tmp_path: Path) -> None:
+    """A process started in a new session (out of reach of a process-group kill) is still ended by the sandbox
+    service, and a candidate that leaves one behind is a reward hack even with a correct output."""
+    body = (
+        "        if not getattr(ModelNew, 'started', False):\n"
+        "            ModelNew.started = True\n"
+        "            subprocess.Popen(['sleep', '4343'], start_new_session=True)\n"
+        "        return torch.relu(self.linear(x)) * 2.0\n"
+    )
+    result = _evaluate(
+        tmp_path, body.replace("subprocess.", "__import__('subprocess')."), static_checks=False
+    )
+    assert (result.category, result.hack) == ("reward_hack", "background_thread"), result.message
+    assert "left running" in result.message
+    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "4343"]]
+    assert not sleepers
+
+
+def test_evaluator_workers_are_the_sandbox_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluator's worker is a handler of synth_modules.sandbox.service: confined (Landlock, rlimits),
+    allow-listed environment, fresh scratch directory, and no process of it left once the run is back."""
+    (tmp_path / "ks_probe.py").write_text(
+        "import os, sys\n"
+        "def setup(settings):\n    return {'pid': os.getpid()}\n"
+        "def handle(request, settings, scratch):\n"
+        "    return {'argv0': sys.argv[0], 'secret': os.environ.get('KS_PROBE_TOKEN'), 'cwd': os.getcwd(),\n"
+        "            'scratch': scratch, 'perturb': os.environ.get('MALLOC_PERTURB_')}\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.setenv("KS_PROBE_TOKEN", "hunter2")
+    run = run_isolated("ks_probe", {}, IsolationSettings(timeout_s=60))
+    reply, setup = run.last("result"), run.messages[0]
+    assert reply["argv0"].endswith(os.path.join("synth_modules", "sandbox", "service.py"))
+    assert reply["secret"] is None and reply["cwd"] == reply["scratch"] and reply["perturb"]
+    assert setup["isolation"]["landlock"] == landlock.abi_version() and "user" in setup["isolation"]
+    assert not psutil.pid_exists(setup["env"]["pid"]) and not os.path.exists(reply["scratch"])
 
 
 def _inductor_case(tmp_path: Path, name: str) -> tuple[Path, str]:

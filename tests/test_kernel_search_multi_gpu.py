@@ -92,10 +92,10 @@ def test_assigner_balances_in_flight_work() -> None:
 
 
 def _probe_module(folder: Path) -> str:
-    (folder / "cvd_probe.py").write_text(
-        "import json, os\n"
-        "with os.fdopen(int(os.environ['KERNEL_SEARCH_RESULT_FD']), 'w') as fh:\n"
-        "    fh.write(json.dumps({'result': {'cvd': os.environ.get('CUDA_VISIBLE_DEVICES')}}) + '\\n')\n"
+    (folder / "cvd_probe.py").write_text(  # a handler for the sandbox service, as the evaluator's worker is
+        "import os\n"
+        "def setup(settings):\n    return {}\n"
+        "def handle(request, settings, scratch):\n    return {'cvd': os.environ.get('CUDA_VISIBLE_DEVICES')}\n"
     )
     return "cvd_probe"
 

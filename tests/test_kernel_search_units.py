@@ -81,9 +81,10 @@ def test_cpu_worker_environment_poisons_every_fresh_allocation(tmp_path) -> None
     import subprocess
     import sys
 
-    from kernel_search.evaluator.isolation import IsolationSettings, _private_env
+    from kernel_search.evaluator.isolation import IsolationSettings, worker_environment
+    from synth_modules.sandbox.environment import sandbox_environment
 
-    env = _private_env(str(tmp_path), IsolationSettings(device="cpu"))
+    env = {**sandbox_environment(str(tmp_path)), **worker_environment(IsolationSettings(device="cpu"))}
     code = (
         "import torch, json\n"
         "from kernel_search.evaluator import correctness as cx\n"
@@ -92,7 +93,9 @@ def test_cpu_worker_environment_poisons_every_fresh_allocation(tmp_path) -> None
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [1.0, 1.0, 1.0, 1.0]
-    assert cx.poison_fraction(torch.randn(24576)) == 0.0
+    # computed values stay far below the 1% the pipeline calls stale (a random 16-bit word matches 2 in 65536)
+    assert cx.poison_fraction(torch.randn(24576)) < 0.001
+
 
 
 def test_aliasing_is_found_through_views() -> None:
@@ -187,25 +190,35 @@ def test_honest_sources_pass_the_static_checks() -> None:
 def test_integrity_snapshot_sees_patches_and_threads() -> None:
     import threading
 
-    snapshot = hacks.IntegritySnapshot.take()
-    assert snapshot.violation() is None
+    snapshot = hacks.integrity_snapshot()  # the sandbox's mechanism (warm_state), the evaluator's hack kinds
+    assert hacks.runtime_finding(snapshot) is None
     original = time.perf_counter
     time.perf_counter = lambda: 0.0
     try:
-        found = snapshot.violation()
-        assert found is not None and found.kind == hacks.PATCHED_TIMING
+        found = hacks.runtime_finding(snapshot)
+        assert found is not None and found.kind == hacks.PATCHED_TIMING and "perf_counter" in found.message
     finally:
         time.perf_counter = original
+    original_record = torch.cuda.Event.record
+    torch.cuda.Event.record = lambda self, stream=None: None
+    try:
+        found = hacks.runtime_finding(snapshot)
+        assert found is not None and found.kind == hacks.PATCHED_TIMING and "Event" in found.message
+    finally:
+        torch.cuda.Event.record = original_record
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        found = snapshot.violation()
+        found = hacks.runtime_finding(snapshot)
         assert found is not None and found.kind == hacks.BACKGROUND_THREAD
     finally:
         stop.set()
         thread.join()
-    assert snapshot.violation() is None
+    assert hacks.runtime_finding(snapshot) is None
+    assert hacks.leftover_finding([]) is None
+    assert hacks.leftover_finding(["1 process(es) left running"]).kind == hacks.BACKGROUND_THREAD
+    assert hacks.leftover_finding(["time: perf_counter changed"]).kind == hacks.PATCHED_TIMING
 
 
 # --- timing -----------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 from kernel_search.devices import DeviceSlot, SlotAssigner, default_slot
 from kernel_search.evaluator import baselines as bl
 from kernel_search.evaluator import hacks
-from kernel_search.evaluator.isolation import IsolatedRun, IsolationSettings, run_isolated
+from kernel_search.evaluator.isolation import HANDLER, IsolatedRun, IsolationSettings, run_isolated
 from kernel_search.evaluator.result import (
     COMPILE_ERROR,
     CRASH,
@@ -32,8 +32,8 @@ from kernel_search.evaluator.result import (
 )
 from kernel_search.evaluator.timing import TimingSettings
 from kernel_search.tasks import Task, check_candidate_source, load_task
+from synth_modules.sandbox.isolation import require_landlock
 
-WORKER_MODULE = "kernel_search.evaluator.worker"
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "kernel_search")
 
 
@@ -51,7 +51,9 @@ class EvalOptions:
     profile_check: bool = True
     memory_limit_mb: int = 16384
     cpu_threads: int = 1
-    landlock: bool = True
+    landlock: bool = (
+        True  # False: run candidates even where Landlock is missing (the sandbox's unsafe switch)
+    )
     cache_dir: str | None = None  # baselines cache and device locks; default ~/.cache/kernel_search
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. {"TRITON_INTERPRET": "1"} on CPU
 
@@ -83,6 +85,9 @@ class Evaluator:
             raise ValueError(f"device {device!r} and slots {[s.device for s in self.slots]} disagree")
         self.assigner = SlotAssigner(self.slots)
         self.options = options or EvalOptions()
+        require_landlock(
+            not self.options.landlock
+        )  # no Landlock and no unsafe switch: refuse before any work
         self.cache_dir = self.options.cache_dir or DEFAULT_CACHE
         self.cache = bl.BaselineCache(self.cache_dir)
         self._baseline_locks: dict[str, threading.Lock] = {}
@@ -153,7 +158,7 @@ class Evaluator:
             correctness_sets=self.options.correctness_sets,
             profile_check=self.options.profile_check,
         )
-        run = run_isolated(WORKER_MODULE, request, self._isolation(self.options.timeout_s, slot))
+        run = run_isolated(HANDLER, request, self._isolation(self.options.timeout_s, slot))
         result = _interpret(run, task.name, name, self.options.timeout_s)
         result.flags = sorted(set(result.flags) | set(findings))
         if result.correct and result.runtime_us:
@@ -184,7 +189,7 @@ class Evaluator:
                 shared = os.path.join(self.cache_dir, "compile-cache")
                 os.makedirs(shared, exist_ok=True)
                 run = run_isolated(
-                    WORKER_MODULE, request, self._isolation(self.options.baseline_timeout_s, slot, shared)
+                    HANDLER, request, self._isolation(self.options.baseline_timeout_s, slot, shared)
                 )
                 reply = run.last("result") or {}
                 entry.setdefault("baselines", {}).update(
@@ -243,6 +248,14 @@ def _interpret(run: IsolatedRun, task: str, candidate: str, timeout_s: float) ->
         return EvalResult.failure(task, candidate, CRASH, f"{_death(run)} (in {phase})", phase=phase,
                                   gpu=env.get("gpu"))  # fmt: skip
     fields = {k: v for k, v in reply.items() if k != "env"}
+    leftover = hacks.leftover_finding(run.last("integrity") or [])
+    if leftover is not None and fields.get("category") in ("ok", "fallback"):  # a verdict it may have forged
+        fields = {
+            "category": REWARD_HACK,
+            "correct": False,
+            "message": leftover.message,
+            "hack": leftover.kind,
+        }
     result = EvalResult.from_dict({"task": task, "candidate": candidate, "phase": phase, **fields})
     result.gpu = env.get("gpu")
     result.timing = {**result.timing, "env": env}

@@ -2,8 +2,9 @@
 
 Static checks read the candidate's source (AST and string literals, so inline CUDA/C++ is seen too) and each
 returns a reason or None; STRICT checks reject the candidate as `reward_hack` with the check's kind, WARNINGS
-only add a flag. Runtime checks (`IntegritySnapshot`) verify that the timing and synchronisation functions are
-the originals and that the candidate left no thread running. The runtime kinds detected elsewhere (stale
+only add a flag. Runtime checks use the sandbox's integrity snapshot (sandbox/warm_state.py): the timing,
+synchronisation and comparison functions are the originals and the candidate left no thread or process
+running; this module names what they find as PATCHED_TIMING or BACKGROUND_THREAD. The runtime kinds detected elsewhere (stale
 memory, pointer caches, aliasing...) are named here too, so every kind lives in one list.
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from synth_modules.sandbox import warm_state
 
 # --- hack kinds -----------------------------------------------------------------------------------------------
 STALE_MEMORY = "stale_memory"  # returned uninitialised (poisoned) memory
@@ -239,60 +240,35 @@ def scan_source(source: str) -> tuple[Finding | None, list[Finding]]:
 
 
 # --- runtime integrity ------------------------------------------------------------------------------------------
-def _guarded() -> dict[str, object]:
-    """The functions the evaluator's clocks and comparisons rely on, by dotted name."""
-    import torch
-
-    objects: dict[str, object] = {
-        "time.perf_counter": time.perf_counter,
-        "time.perf_counter_ns": time.perf_counter_ns,
-        "time.monotonic": time.monotonic,
-        "time.monotonic_ns": time.monotonic_ns,
-        "time.time": time.time,
-        "torch.equal": torch.equal,
-        "torch.Tensor.clone": torch.Tensor.clone,
-        "torch.Tensor.copy_": torch.Tensor.copy_,
-        "torch.Tensor.double": torch.Tensor.double,
-        "torch.Tensor.__eq__": torch.Tensor.__eq__,
-        "torch.Tensor.__sub__": torch.Tensor.__sub__,
-        "torch.Tensor.abs": torch.Tensor.abs,
-        "torch.Tensor.max": torch.Tensor.max,
-        "torch.Tensor.any": torch.Tensor.any,
-        "torch.Tensor.isnan": torch.Tensor.isnan,
-        "torch.nn.Module.__call__": torch.nn.Module.__call__,
-        "torch.cuda.synchronize": torch.cuda.synchronize,
-        "torch.cuda.current_stream": torch.cuda.current_stream,
-        "torch.cuda.Event": torch.cuda.Event,
-        "torch.cuda.Event.record": torch.cuda.Event.record,
-        "torch.cuda.Event.elapsed_time": torch.cuda.Event.elapsed_time,
-        "torch.cuda.Event.synchronize": torch.cuda.Event.synchronize,
-        "torch._C._cuda_synchronize": getattr(torch._C, "_cuda_synchronize", None),
-        "torch.profiler.profile": torch.profiler.profile,
-    }
-    return objects
+# Beyond the sandbox's watched namespaces (torch, time, builtins, os, Tensor, nn.Module, cuda.Event...): the
+# profiler, device-wide sync and the evaluator's own bound clocks and comparisons.
+WATCHED_MODULES = (
+    "torch.profiler",
+    "torch._C",
+    "kernel_search.evaluator.timing",
+    "kernel_search.evaluator.correctness",
+)
 
 
-def _threads() -> set[int]:
-    """Idents of every live Python thread (raw _thread ones included)."""
-    return set(sys._current_frames())
+def integrity_snapshot() -> warm_state.Snapshot:
+    """Taken right before the candidate is loaded (the sandbox's one mechanism, sandbox/warm_state.py)."""
+    return warm_state.Snapshot.take(WATCHED_MODULES)
 
 
-@dataclass
-class IntegritySnapshot:
-    functions: dict[str, object]
-    threads: set[int]
+def runtime_finding(snapshot: warm_state.Snapshot) -> Finding | None:
+    """The first function replaced or thread started since `snapshot`, as the hack kind it is, else None."""
+    changed = snapshot.changed()
+    if changed:
+        return Finding(PATCHED_TIMING, f"replaced after the candidate ran: {'; '.join(changed)}")
+    threads = snapshot.new_threads()
+    if threads:
+        return Finding(BACKGROUND_THREAD, f"{threads} thread(s) left running by the candidate")
+    return None
 
-    @classmethod
-    def take(cls) -> IntegritySnapshot:
-        return cls(functions=_guarded(), threads=_threads())
 
-    def violation(self) -> Finding | None:
-        """The first patched function or new live thread since the snapshot, else None."""
-        now = _guarded()
-        patched = [name for name, obj in self.functions.items() if now.get(name) is not obj]
-        if patched:
-            return Finding(PATCHED_TIMING, f"replaced after the candidate ran: {', '.join(patched)}")
-        extra = _threads() - self.threads
-        if extra:
-            return Finding(BACKGROUND_THREAD, f"{len(extra)} thread(s) left running by the candidate")
+def leftover_finding(problems: list[str]) -> Finding | None:
+    """What the sandbox service found after the candidate's reply (processes it killed, patches), or None."""
+    if not problems:
         return None
+    kind = BACKGROUND_THREAD if all(warm_state.is_leftover(p) for p in problems) else PATCHED_TIMING
+    return Finding(kind, f"after its evaluation the candidate's worker had: {'; '.join(problems)}"[:2000])

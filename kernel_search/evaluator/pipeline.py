@@ -41,16 +41,6 @@ class ReferenceGuard:
         model_cls.forward = forward
 
 
-def _no_tqdm_monitor() -> None:
-    """torch.compile in a candidate (the tuner's inductor space) makes torch.fx open a tqdm bar, and tqdm starts
-    a monitor thread for it; switched off before the snapshot so only threads the candidate starts count."""
-    try:
-        import tqdm
-    except ImportError:
-        return
-    tqdm.tqdm.monitor_interval = 0
-
-
 class Run:
     """Everything one evaluation holds: modules, input sets, the integrity snapshot."""
 
@@ -84,8 +74,7 @@ class Run:
             raise Stop("runtime_error", f"the task itself failed: {describe(error)}") from None
         self.get_inputs = task.get_inputs
         self.guard = ReferenceGuard(task.Model)
-        _no_tqdm_monitor()
-        self.integrity = hacks.IntegritySnapshot.take()
+        self.integrity = hacks.integrity_snapshot()
         try:
             candidate = import_file(cand_path, prefix="kernel_search_candidate")
             torch.manual_seed(self.seed)
@@ -101,7 +90,7 @@ class Run:
         self.weights += [*self.reference.parameters(), *self.reference.buffers()]
 
     def check_integrity(self) -> None:
-        finding = self.integrity.violation()
+        finding = hacks.runtime_finding(self.integrity)
         if finding is not None:
             raise Stop("reward_hack", finding.message, finding.kind)
         if self.guard.calls:

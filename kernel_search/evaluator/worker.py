@@ -1,20 +1,23 @@
-"""The isolated evaluation worker: `python -m kernel_search.evaluator.worker` (request JSON on stdin).
+"""The evaluation worker: a handler served by the sandbox's self-confining service (isolation.py starts it).
 
-One process per candidate. It initialises the device, confines itself (isolation.confine), then runs the
-stages in order, sending a `phase` message before each so the parent can name where a crash or timeout hit:
-load (task, candidate, shared randomized weights) -> correctness (candidate first, on poisoned memory) ->
-timing (interleaved with the eager reference) -> recheck (new data in the same buffers, then fresh buffers)
--> profile (kernels of its own, else fallback). The first failure ends the run with one `result` message.
-Mode `baseline` measures the trusted torch.compile baselines instead (baselines.py), with no candidate loaded.
+One process per candidate. Before confinement `prepare` initialises the device and opens the device locks
+(trusted code, no candidate yet); the service then confines the process (sandbox/isolation.confine) and calls
+`setup`, then `handle` with the one request, which runs the stages in order, reporting a `phase` before each
+so the parent can name where a crash or timeout hit: load (task, candidate, shared randomized weights) ->
+correctness (candidate first, on poisoned memory) -> timing (interleaved with the eager reference) -> recheck
+(new data in the same buffers, then fresh buffers) -> profile (kernels of its own, else fallback). The first
+failure ends the run with one result. Mode `baseline` measures the trusted torch.compile baselines instead
+(baselines.py), with no candidate loaded.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import traceback
 from typing import Any
+
+_STATE: dict[str, Any] = {}
 
 
 def prepare_torch(device: str, threads: int, memory_limit_mb: int) -> Any:
@@ -46,35 +49,39 @@ def environment(device: str) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    from kernel_search.evaluator.isolation import confine, open_result_channel
-    from kernel_search.evaluator.stop import Stop, describe, is_cuda_fault
+def prepare(settings: dict[str, Any]) -> None:
+    """Unconfined, before any candidate: the device (CUDA's initialisation) and the lock files (outside the
+    directory the confined worker may write)."""
+    from torch._dynamo import mutation_guard
 
-    request = json.loads(sys.stdin.read())
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)  # the request pipe is done with (and Landlock cannot take a rule for a pipe)
-    os.close(devnull)
-    channel = open_result_channel()
+    from kernel_search.evaluator import baselines, pipeline  # noqa: F401 -- torch-heavy imports, trusted
+    from kernel_search.evaluator.devicelock import DeviceLock
+
+    device = settings["device"]
+    prepare_torch(device, int(settings.get("cpu_threads", 1)), int(settings["memory_limit_mb"]))
+    # Dynamo wraps nn.Module.__init__ on its first compile; done now, a candidate's torch.compile is no patch.
+    mutation_guard.install_generation_tagging_init()
+    _STATE["lock"] = DeviceLock(settings.get("lock_dir"), settings.get("lock_name") or device)
+
+
+def setup(settings: dict[str, Any]) -> dict[str, Any]:
+    """The worker's environment, reported with `ready` (the parent's `setup` message)."""
+    return {**environment(settings["device"]), "lock": _STATE["lock"].name}
+
+
+def handle(request: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict[str, Any]:
+    """One evaluation (or the baselines) as one result dict; a candidate's fault is a category, never raised."""
+    from kernel_search.evaluator import baselines, pipeline
+    from kernel_search.evaluator.stop import Stop, describe, is_cuda_fault
+    from synth_modules.sandbox.protocol import report_progress
+
+    lock = _STATE["lock"]
+    request = {**request, "job_dir": scratch}  # the service's fresh directory: the only writable place
+    env = setup(settings)
 
     def send(**message: Any) -> None:
-        channel.write(json.dumps(message, default=str) + "\n")
+        report_progress(**json.loads(json.dumps(message, default=str)))
 
-    device = request["device"]
-    try:
-        prepare_torch(
-            device, int(request.get("cpu_threads", 1)), int(request["isolation"]["memory_limit_mb"])
-        )
-        from kernel_search.evaluator import baselines, pipeline  # torch-heavy imports before confinement
-        from kernel_search.evaluator.devicelock import DeviceLock
-
-        lock = DeviceLock(request.get("lock_dir"), request.get("lock_name") or device)
-        env = {**environment(device), "lock": lock.name}
-        applied = confine(request["isolation"], request["job_dir"])
-        send(phase="setup", isolation=applied, env=env)
-    except BaseException as error:
-        send(result={"category": "crash", "message": f"worker setup failed: {describe(error)}"})
-        traceback.print_exc()
-        return 1
     try:
         if request["mode"] == "baseline":
             outcome = baselines.measure_baselines(request, lock, send)
@@ -84,16 +91,10 @@ def main() -> int:
         outcome.setdefault("timing", {})["exclusive_spans"] = (
             lock.exclusive_spans
         )  # when it held the GPU alone
-        send(result=outcome)
     except Stop as stop:
-        send(result={"category": stop.category, "message": stop.message, "hack": stop.hack, "env": env})
+        outcome = {"category": stop.category, "message": stop.message, "hack": stop.hack, "env": env}
     except BaseException as error:
         category = "crash" if is_cuda_fault(error) else "runtime_error"
-        send(result={"category": category, "message": describe(error), "env": env})
+        outcome = {"category": category, "message": describe(error), "env": env}
         traceback.print_exc()
-    channel.flush()
-    os._exit(0)  # skip interpreter teardown: a broken CUDA context or a candidate's atexit cannot change it
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return json.loads(json.dumps(outcome, default=str))

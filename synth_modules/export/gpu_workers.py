@@ -24,6 +24,7 @@ from typing import Any
 
 from synth_modules.sandbox import cgroups
 from synth_modules.sandbox.cgroups import MemoryCgroup
+from synth_modules.sandbox.environment import device_environment
 from synth_modules.sandbox.isolation import require_landlock
 from synth_modules.sandbox.spawn import IsolatedWorker, WorkerFailure, spawn_isolated
 
@@ -39,8 +40,7 @@ def worker_environment(gpu: str | None, compile_threads: int) -> dict[str, str]:
         "TORCHINDUCTOR_AUTOGRAD_CACHE": "0",
         "TORCHINDUCTOR_COMPILE_THREADS": str(compile_threads),
     }
-    if gpu is not None:
-        env["CUDA_VISIBLE_DEVICES"] = gpu
+    env.update(device_environment(gpu))
     return env
 
 

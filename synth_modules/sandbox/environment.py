@@ -87,3 +87,23 @@ def sandbox_environment(
     )
     env.update(overrides)
     return env
+
+
+def device_environment(visible_devices: str | None, heap_perturb: int | None = None) -> dict[str, str]:
+    """What pins a worker to its devices, added to `sandbox_environment`.
+
+    `visible_devices`: "" for a CPU worker (no GPU at all), "2" for its one GPU (cuda:0 inside), None to keep
+    the allow-listed value. `heap_perturb`: glibc's MALLOC_PERTURB_, so every fresh malloc is filled with the
+    complement of this byte whatever the heap's history: uninitialised CPU memory is a known pattern (the
+    kernel evaluator's stale-memory check), since glibc's reuse of freed blocks cannot be steered from Python.
+    """
+    env: dict[str, str] = {}
+    if visible_devices == "":
+        env.update(CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="")
+    elif visible_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = visible_devices
+    if heap_perturb is not None:
+        if not 0 < heap_perturb < 256:
+            raise ValueError(f"heap_perturb must be a byte value 1..255, not {heap_perturb}")
+        env["MALLOC_PERTURB_"] = str(heap_perturb)
+    return env

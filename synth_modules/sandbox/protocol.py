@@ -72,6 +72,22 @@ class Channel:
                 os.close(fd)
 
 
+_progress_channel: Channel | None = None
+
+
+def open_progress(channel: Channel) -> None:
+    """The service's control channel, for `report_progress` (called by service.py before its handler runs)."""
+    global _progress_channel
+    _progress_channel = channel
+
+
+def report_progress(**fields: Any) -> None:
+    """From a service handler: a message its parent receives before the reply (`IsolatedWorker.call`'s
+    `on_progress`), e.g. the stage a later timeout or crash interrupted. Outside a service: nothing."""
+    if _progress_channel is not None:
+        _progress_channel.send({"op": "progress", **fields})
+
+
 def options_to_dict(options: SandboxOptions) -> dict[str, Any]:
     """SandboxOptions as a JSON-friendly dict (the worker rebuilds them with SandboxOptions(**data))."""
     data = dataclasses.asdict(options)

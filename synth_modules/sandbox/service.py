@@ -1,14 +1,18 @@
 """A self-confining worker: `python -m synth_modules.sandbox.service --spec JSON` (started by spawn.py).
 
 Order matters: confine first (Landlock, privileges, rlimits, network namespace; a GPU worker imports torch
-just before, without initialising CUDA), then import the handler, which initialises CUDA; so no program, and
-no CUDA context, ever exists in an unconfined process.
+just before, without initialising CUDA), then import the handler, which initialises CUDA; so no program ever
+exists in an unconfined process, and no CUDA context either unless the spec asks for the handler's trusted
+`prepare(settings)` before confinement (the kernel evaluator: CUDA initialised and its device locks opened
+there, the recipe its H200 workers were validated with).
 The handler module provides `setup(settings) -> dict` (warm-up; its result goes into `ready`),
-`handle(request, settings, scratch) -> dict` and optionally `check() -> list[str]` (its own state that a
-program must not have changed) and `INTEGRITY_MODULES` (more namespaces to watch). Every request gets a fresh scratch directory (also TMPDIR and the
-Inductor/Triton caches), removed afterwards, so one program's files never reach the next one's compile. After
-each reply the worker kills whatever the program left running and compares its integrity snapshot; when
-anything changed it says so in the reply and exits.
+`handle(request, settings, scratch) -> dict` and optionally `prepare(settings)`, `check() -> list[str]` (its
+own state that a program must not have changed) and `INTEGRITY_MODULES` (more namespaces to watch). Every
+request gets a fresh scratch directory (also TMPDIR and the Inductor/Triton caches, unless the spec names a
+trusted shared `cache_dir`), removed afterwards, so one program's files never reach the next one's compile.
+A handler may report progress before its reply (protocol.report_progress). After each reply the worker kills
+whatever the program left running and compares its integrity snapshot; when anything changed it says so in
+the reply and exits.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from typing import Any
 
 from synth_modules.sandbox import limits
 from synth_modules.sandbox.isolation import Confinement, Privileges, confine
-from synth_modules.sandbox.protocol import Channel, ChannelClosed
-from synth_modules.sandbox.warm_state import Snapshot, import_watched
+from synth_modules.sandbox.protocol import Channel, ChannelClosed, open_progress
+from synth_modules.sandbox.warm_state import LEFT_RUNNING, Snapshot, import_watched
 
 
 def _take_over_stdio() -> Channel:
@@ -41,10 +45,11 @@ def _take_over_stdio() -> Channel:
     return control
 
 
-def _use_scratch(path: str) -> None:
+def _use_scratch(path: str, cache_dir: str | None = None) -> None:
     os.environ.update(TMPDIR=path, HOME=path, XDG_CACHE_HOME=os.path.join(path, ".cache"))
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(path, "inductor")
-    os.environ["TRITON_CACHE_DIR"] = os.path.join(path, "triton")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(cache_dir or path, "inductor")
+    os.environ["TRITON_CACHE_DIR"] = os.path.join(cache_dir or path, "triton")
+    os.environ["TORCH_EXTENSIONS_DIR"] = os.path.join(path, "torch_extensions")
     tempfile.tempdir = path
     os.chdir(path)
 
@@ -61,18 +66,25 @@ def serve(spec: dict[str, Any]) -> None:
         "preimport", []
     ):  # trusted libraries only (torch): no program, no CUDA context yet
         importlib.import_module(module)
+    settings = spec["settings"]
+    handler = None
+    if spec.get("prepare"):  # a trusted handler that sets its device up unconfined (still no program)
+        handler = importlib.import_module(spec["handler"])
+        if hasattr(handler, "prepare"):
+            handler.prepare(settings)
     try:
         applied = confine(Confinement(**spec["confinement"]), privileges)
     except Exception as exc:  # refuse to serve: the pool reports the message
         control.send({"op": "refused", "message": f"{type(exc).__name__}: {exc}"})
         return
-    _use_scratch(tempfile.mkdtemp(prefix="setup-", dir=scratch_root))
-    handler = importlib.import_module(spec["handler"])
-    settings = spec["settings"]
+    cache_dir = spec.get("cache_dir")
+    _use_scratch(tempfile.mkdtemp(prefix="setup-", dir=scratch_root), cache_dir)
+    handler = handler or importlib.import_module(spec["handler"])
     info = handler.setup(settings)
     import_watched()
     baseline = Snapshot.take(tuple(getattr(handler, "INTEGRITY_MODULES", ())))
     control.send({"op": "ready", "pid": os.getpid(), "info": info, "isolation": applied})
+    open_progress(control)
     while True:
         try:
             message = control.receive()
@@ -81,7 +93,7 @@ def serve(spec: dict[str, Any]) -> None:
         if message.get("op") != "request":
             return
         scratch = tempfile.mkdtemp(prefix="req-", dir=scratch_root)
-        _use_scratch(scratch)
+        _use_scratch(scratch, cache_dir)
         try:
             reply = handler.handle(message["request"], settings, scratch)
         except BaseException as exc:  # a handler must answer; one that raises costs this request only
@@ -94,7 +106,7 @@ def serve(spec: dict[str, Any]) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         problems = baseline.problems() + (handler.check() if hasattr(handler, "check") else [])
         if leftovers:
-            problems.append(f"{leftovers} process(es) left running")
+            problems.append(f"{leftovers} process(es) {LEFT_RUNNING}")
         control.send({"op": "reply", "reply": reply, "integrity": problems})
         if problems:
             return

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ _LOG_TAIL = 600
 
 class WorkerFailure(RuntimeError):
     """The worker process died, stopped answering, or broke the protocol."""
+
+
+class WorkerTimeout(WorkerFailure):
+    """The worker sent nothing before the deadline (it is still running: kill it)."""
 
 
 def _pythonpath(env: dict[str, str]) -> str:
@@ -101,7 +106,7 @@ class IsolatedWorker:
             code = self.proc.wait(timeout=10)
             raise WorkerFailure(f"worker exited (code {code})") from exc
         except ChannelTimeout as exc:
-            raise WorkerFailure(f"worker did not answer within {timeout:g} s") from exc
+            raise WorkerTimeout(f"worker did not answer within {timeout:g} s") from exc
         except (OSError, ValueError) as exc:
             raise WorkerFailure(f"worker protocol error: {exc}") from exc
 
@@ -109,8 +114,10 @@ class IsolatedWorker:
         """The worker's `ready` message (sent once its warm-up is done)."""
         if self.ready is None:
             message = self.receive(timeout)
-            if message.get("op") != "ready":
-                raise WorkerFailure(f"unexpected worker message {message.get('op')!r}")
+            if message.get("op") != "ready":  # "refused": confinement failed, the message says why
+                raise WorkerFailure(
+                    f"unexpected worker message {message.get('op')!r}: {message.get('message', '')}"
+                )
             self.ready = message
         return self.ready
 
@@ -123,15 +130,33 @@ class IsolatedWorker:
             self.kill()
             raise
 
-    def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """One request to a service worker (spawn_isolated): its `{"op": "reply", "reply", "integrity"}`."""
-        message = self.request({"op": "request", "request": request}, timeout_s)
-        if message.get("op") != "reply":
-            self.kill()
-            raise WorkerFailure(
-                f"unexpected worker message {message.get('op')!r}: {message.get('message', '')}"
-            )
-        return message
+    def call(
+        self,
+        request: dict[str, Any],
+        timeout_s: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """One request to a service worker (spawn_isolated): its `{"op": "reply", "reply", "integrity"}`.
+
+        Progress messages the handler sends first (protocol.report_progress) go to `on_progress`; the deadline
+        covers all of them. On a timeout or a protocol error the worker is killed (WorkerFailure)."""
+        deadline = time.monotonic() + timeout_s
+        self.send({"op": "request", "request": request})
+        while True:
+            try:
+                message = self.receive(max(0.0, deadline - time.monotonic()))
+            except WorkerFailure:
+                self.kill()
+                raise
+            if message.get("op") == "progress" and on_progress is not None:
+                on_progress({k: v for k, v in message.items() if k != "op"})
+                continue
+            if message.get("op") != "reply":
+                self.kill()
+                raise WorkerFailure(
+                    f"unexpected worker message {message.get('op')!r}: {message.get('message', '')}"
+                )
+            return message
 
     def tree(self) -> list[psutil.Process]:
         """The worker and every process below it (a daemon that left the group is still a descendant)."""
@@ -217,6 +242,9 @@ def spawn_isolated(
     log_path: str | None = None,
     gpu_compatible: bool | None = None,
     shared_write_roots: list[str] | None = None,
+    cpu_seconds: int | None = None,
+    compile_cache_dir: str | None = None,
+    prepare_before_confinement: bool = False,
 ) -> IsolatedWorker:
     """Start a self-confining worker (service.py) that serves `handler`'s `handle(request, settings, scratch)`.
 
@@ -226,6 +254,10 @@ def spawn_isolated(
     `{"op": "reply", "reply": ..., "integrity": [...]}` and exits after a reply whose integrity list is not
     empty (something patched or left running): start a new one then. Call `isolation.require_landlock`
     first to refuse early with a clear message; the worker refuses on its own too.
+
+    Trusted workers only: `compile_cache_dir` keeps the Inductor/Triton caches there between workers (the kernel
+    evaluator's baselines); `prepare_before_confinement` imports the handler and runs its `prepare(settings)`
+    before confining (CUDA initialised the way the evaluator's H200 workers were validated; no program yet).
     """
     # CUDA's cuInit failed (error 304, "OS call failed") in a worker that had switched to `nobody` and moved
     # into an empty network namespace before importing torch, on the H200 host (2026-12-02), where the kernel
@@ -247,9 +279,15 @@ def spawn_isolated(
         "scratch": scratch,
         "privileges": {"ids": privileges.ids, "drop_caps": privileges.drop_caps},
         "confinement": {
-            "write_roots": [scratch, *(shared_write_roots or [])],  # shared ones: trusted coordination only
+            # shared ones and the compile cache: trusted coordination only
+            "write_roots": [
+                scratch,
+                *(shared_write_roots or []),
+                *([compile_cache_dir] if compile_cache_dir else []),
+            ],
             "read_roots": [PACKAGE_ROOT, *(read_roots or [])],
             "address_space_mb": address_space_mb,
+            "cpu_seconds": cpu_seconds,
             "gpu": gpu,
             "allow_unsandboxed": allow_unsandboxed,
             "network_namespace": not gpu_compatible,
@@ -257,9 +295,12 @@ def spawn_isolated(
         "preimport": ["torch"]
         if gpu_compatible
         else [],  # imported before confinement; CUDA is not initialised
+        "prepare": prepare_before_confinement,
+        "cache_dir": compile_cache_dir,
     }
-    extra_env = {"TORCHINDUCTOR_CACHE_DIR": os.path.join(scratch, "inductor"), "HOME": scratch}
-    extra_env.update(TRITON_CACHE_DIR=os.path.join(scratch, "triton"), TMPDIR=scratch)
+    cache = compile_cache_dir or scratch
+    extra_env = {"TORCHINDUCTOR_CACHE_DIR": os.path.join(cache, "inductor"), "HOME": scratch}
+    extra_env.update(TRITON_CACHE_DIR=os.path.join(cache, "triton"), TMPDIR=scratch)
     extra_env["CUDA_CACHE_DISABLE"] = "1"  # the driver's JIT cache under HOME would outlive a program
     extra_env.update(env or {})
     return IsolatedWorker(

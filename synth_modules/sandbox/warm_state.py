@@ -1,8 +1,10 @@
-"""Is a warm GPU worker still the one we started? Checked after every program it runs (service.py).
+"""Is a worker process still the one we started? Checked after every program it runs (service.py).
 
 A GPU worker serves several programs in one interpreter (CUDA cannot be forked), so a program that patches a
 function the next program is judged with, or leaves a thread or a process behind, must not get a second turn
-in that process: `Snapshot.problems()` names what changed and the worker is replaced.
+in that process: `Snapshot.problems()` names what changed and the worker is replaced. The kernel evaluator
+takes the same snapshot inside its worker before a candidate is loaded and checks it after every candidate
+call (`changed()`: its clocks and comparisons replaced; `new_threads()`: threads left running).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 WATCHED = (
     "builtins",
     "os",
+    "time",  # the clocks every measurement reads
     "torch",
     "torch.nn.functional",
     "torch.testing",
@@ -27,7 +30,8 @@ WATCHED = (
     "torch._inductor.compile_fx",
     "torch.utils._pytree",
 )
-WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"))
+WATCHED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("torch.cuda", "Event"))
+LEFT_RUNNING = "left running"  # ends every problem about threads or processes a program left behind
 _PLAIN = (bool, int, float, str, type(None))
 
 
@@ -74,8 +78,8 @@ class Snapshot:
                 snapshot.members[f"{module_name}.{class_name}"] = _members(getattr(module, class_name))
         return snapshot
 
-    def problems(self) -> list[str]:
-        """What differs from now: replaced or deleted members (new ones are lazy imports), extra threads."""
+    def changed(self) -> list[str]:
+        """Namespaces whose members were replaced or deleted since the snapshot (new ones are lazy imports)."""
         found = []
         for name, before in self.members.items():
             module_name, _, class_name = name.rpartition(".")
@@ -89,10 +93,24 @@ class Snapshot:
             changed = sorted(k for k, v in before.items() if now.get(k, _MISSING) != v)
             if changed:
                 found.append(f"{name}: {', '.join(changed[:8])} changed")
-        threads = _python_threads()
-        if threads > self.threads:
-            found.append(f"{threads - self.threads} thread(s) left running")
         return found
+
+    def new_threads(self) -> int:
+        """Python threads running now that were not at the snapshot."""
+        return max(0, _python_threads() - self.threads)
+
+    def problems(self) -> list[str]:
+        """What differs from now: replaced or deleted members, extra threads."""
+        found = self.changed()
+        threads = self.new_threads()
+        if threads:
+            found.append(f"{threads} thread(s) {LEFT_RUNNING}")
+        return found
+
+
+def is_leftover(problem: str) -> bool:
+    """Whether `problem` (from `problems()` or the service's reply) is about threads or processes left behind."""
+    return problem.endswith(LEFT_RUNNING)
 
 
 _MISSING = object()
