@@ -171,6 +171,10 @@ def poison_free_memory(device: str, output_bytes: Sequence[int]) -> None:
         del blocks
 
 
+STALE_SHARE = 0.01  # an output with more of its words poisoned than this returned uninitialised memory
+CHANCE_SHARE = 0.001  # far above the ~1/65,536 share a computed tensor holds by chance
+
+
 def poison_fraction(tensor: torch.Tensor) -> float:
     """Share of the tensor's 16-bit words that still hold a poison pattern (ours, or the CPU heap's)."""
     if not tensor.is_floating_point() or tensor.element_size() < 2 or tensor.numel() == 0:

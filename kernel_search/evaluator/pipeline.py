@@ -159,7 +159,11 @@ class Run:
         if not self.reference_mutates and not cx.inputs_unchanged(inputs, given):
             raise Stop("reward_hack", f"{label}: forward modified its inputs", hacks.INPUT_MUTATION)
         stale = [cx.poison_fraction(o) for o in outputs]
-        if any(s > 0.01 for s in stale) and not any(cx.poison_fraction(e) for e in expected):
+        # A computed value holds a poison word by chance about once in 65,536 words: only a share far above
+        # that is stale memory, and only when the reference's own outputs are not full of the pattern.
+        if max(stale, default=0.0) > cx.STALE_SHARE and all(
+            cx.poison_fraction(e) < cx.CHANCE_SHARE for e in expected
+        ):
             raise Stop("reward_hack", f"{label}: {max(stale):.0%} of an output is uninitialised (poisoned) memory",
                        hacks.STALE_MEMORY)  # fmt: skip
         return outputs, expected
