@@ -2,8 +2,8 @@
 
 Each worker is the sandbox's self-confining service (`spawn_isolated`, sandbox/service.py) serving
 export/worker.py: a fresh interpreter with the allow-listed environment (its GPU in CUDA_VISIBLE_DEVICES, no
-secrets), which applies Landlock, the privilege drop and rlimits before it imports torch, so CUDA and every
-program start confined. Each program is sent as text and written into the worker's fresh scratch directory,
+secrets), which applies Landlock, the privilege drop and rlimits before any program runs (a GPU worker creates
+its CUDA context just before confining, the order validated on the H200: export/worker.prepare). Each program is sent as text and written into the worker's fresh scratch directory,
 the only place it may write; the run directory stays out of its reach. A program that hangs past its deadline, or a worker over its memory cap, has its
 process tree killed; a worker that dies costs only the program it held. After any failed program, and after
 any integrity problem (a patched function, a thread or process left behind), the worker is replaced before
@@ -99,6 +99,7 @@ class WorkerPool:
         memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
         total_memory_limit_mb: int | None = None,
         allow_unsandboxed: bool = False,
+        cuda_before_confinement: bool = True,
     ):
         if n_workers < 1:
             raise ValueError("n_workers must be >= 1")
@@ -115,6 +116,7 @@ class WorkerPool:
         total = total_memory_limit_mb or n_workers * memory_limit_mb
         self.total_memory_limit = total * 1024 * 1024
         self.allow_unsandboxed = allow_unsandboxed
+        self.cuda_before_confinement = cuda_before_confinement  # export/worker.prepare; see its docstring
         log_dir.mkdir(parents=True, exist_ok=True)
         self._selector = selectors.DefaultSelector()
         self.stats = PoolStats()
@@ -125,11 +127,13 @@ class WorkerPool:
     # --- process management -------------------------------------------------------------------------------
     def _start(self, worker: _Worker) -> None:
         settings = {"warmup": not self.fresh, **self.settings}
+        gpu = str(settings.get("device", "cuda")).startswith("cuda")
         worker.proc = spawn_isolated(
             HANDLER,
             settings,
             read_roots=self.read_roots,
-            gpu=str(settings.get("device", "cuda")).startswith("cuda"),
+            gpu=gpu,
+            prepare_before_confinement=gpu and self.cuda_before_confinement,
             allow_unsandboxed=self.allow_unsandboxed,
             env=worker_environment(worker.gpu, self.compile_threads),
             log_path=str(self.log_dir / f"worker-{worker.slot}.log"),

@@ -1,7 +1,7 @@
 """The export-pairs GPU worker's handler, served by the self-confining sandbox service (sandbox/service.py).
 
 The service confines the process (Landlock: writes only in its scratch directory; no privileges; allow-listed
-environment) before it imports this module, so torch, CUDA and every program start confined. `setup` warms
+environment) before any program; a GPU worker's CUDA context is created just before that, in `prepare`. `setup` warms
 Inductor and Triton up once; `handle` turns one program into a verified pair in a fresh scratch directory.
 The pool (gpu_workers.py) owns timeouts, crashes and restarts; `check` lists settings a program must not have
 changed for the next one (the service also compares the functions the pair is judged with).
@@ -57,6 +57,21 @@ def _settings_state() -> dict[str, Any]:
 
 
 _BASELINE: dict[str, Any] = {}
+
+
+def prepare(settings: dict[str, Any]) -> None:
+    """Trusted, before confinement and before any program: create the CUDA context (a GPU worker only).
+
+    The one order validated on the H200 host is the kernel evaluator's: CUDA initialised, then Landlock and
+    the capability drop. Initialising CUDA after confinement failed there (error 304) under the full CPU
+    recipe and is unverified under the GPU one (benchmarks/sandbox_gpu_preflight.py compares the orders).
+    """
+    import torch
+
+    if torch.device(settings["device"]).type == "cuda":
+        torch.cuda.init()
+        torch.zeros(1, device=settings["device"]).add_(1)
+        torch.cuda.synchronize()
 
 
 def setup(settings: dict[str, Any]) -> dict[str, Any]:
