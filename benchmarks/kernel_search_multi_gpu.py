@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kernel_search.devices import visible_gpu_ids  # noqa: E402
+from kernel_search.placement.devices import visible_gpu_ids  # noqa: E402
 
 
 def _run(argv: list[str], log: Path) -> float:

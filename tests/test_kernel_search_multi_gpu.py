@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 import pytest
 
 from kernel_search import cli
-from kernel_search.devices import SlotAssigner, cpu_slots, parse_gpus, pinned_slot, resolve_slots
 from kernel_search.evaluator import EvalOptions, Evaluator, TimingSettings, load_task
 from kernel_search.evaluator.isolation import IsolationSettings, run_isolated
+from kernel_search.placement.devices import SlotAssigner, cpu_slots, parse_gpus, pinned_slot, resolve_slots
 from kernel_search.spaces.base import TaskSpace
 from kernel_search.tuning.runs import Target, TuneRequest, run_targets
 
@@ -279,7 +279,7 @@ def test_eval_all_on_the_visible_gpus(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    from kernel_search.devices import visible_gpu_ids
+    from kernel_search.placement.devices import visible_gpu_ids
 
     tasks, cands = tmp_path / "tasks", tmp_path / "cands"
     tasks.mkdir()

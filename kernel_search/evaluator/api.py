@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel_search.devices import DeviceSlot, SlotAssigner, default_slot
 from kernel_search.evaluator import baselines as bl
 from kernel_search.evaluator import hacks
 from kernel_search.evaluator.isolation import HANDLER, IsolatedRun, IsolationSettings, run_isolated
@@ -31,6 +30,7 @@ from kernel_search.evaluator.result import (
     EvalResult,
 )
 from kernel_search.evaluator.timing import TimingSettings
+from kernel_search.placement.devices import DeviceSlot, SlotAssigner, default_slot
 from kernel_search.tasks import Task, check_candidate_source, load_task
 from synth_modules.sandbox.isolation import require_landlock
 
@@ -70,7 +70,7 @@ class EvalOptions:
 class Evaluator:
     """Scores candidates for tasks; usable from several threads at once (eval-all --jobs).
 
-    `slots` (kernel_search/devices.py) spread evaluations over several GPUs: each evaluation takes the
+    `slots` (kernel_search/placement/devices.py) spread evaluations over several GPUs: each evaluation takes the
     least-loaded slot, its worker pinned to that GPU and timed under that GPU's lock. Without slots, `device`
     is the one slot (as before)."""
 

@@ -28,7 +28,7 @@ class EvaluatorActor:
     """Actor body: an Evaluator for one slot of this node (the GPU Ray assigned, or one CPU slot)."""
 
     def __init__(self, device: str, options: EvalOptions, slot_name: str):
-        from kernel_search.devices import cpu_slots, pinned_slot
+        from kernel_search.placement.devices import cpu_slots, pinned_slot
 
         if device == "cpu":
             slots = cpu_slots([slot_name])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kernel_search.devices import resolve_slots
+from kernel_search.placement.devices import resolve_slots
 
 EXECUTORS = ("local", "ray")
 
@@ -53,7 +53,7 @@ def build_evaluator(args: argparse.Namespace, options: Any) -> Any:
     check_arguments(args)
     gpus = getattr(args, "gpus", None)
     if getattr(args, "executor", "local") == "ray":
-        from kernel_search.ray_evaluator import RayEvaluator
+        from kernel_search.placement.ray_evaluator import RayEvaluator
 
         count = int(gpus) if gpus and gpus.isdigit() else None
         jobs = getattr(args, "jobs", None)
