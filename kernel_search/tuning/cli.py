@@ -168,7 +168,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from kernel_search.spaces import make_task_space
     from kernel_search.tasks import load_task, load_tasks
     from kernel_search.tasks.scaling import write_scaled
-    from kernel_search.tuning.runs import Target, run_targets
+    from kernel_search.tuning.runs import Target
 
     request = _request(args)
     tasks = [task for path in args.tasks for task in load_tasks(path)]
@@ -193,32 +193,31 @@ def cmd_tune(args: argparse.Namespace) -> int:
         )
         for task in tasks
     ]
+    _print_best(_run(targets, request, args, evaluator), args.out)
+    return 0
+
+
+def _run(targets: list[Any], request: Any, args: argparse.Namespace, evaluator: Any) -> dict[str, Any]:
+    """Every target times every strategy, with a progress bar; the evaluator is closed whatever happens."""
+    from kernel_search.tuning.runs import run_targets
+
     progress = _progress(args, len(targets) * len(request.strategies) * request.max_evaluations)
     try:
-        best = run_targets(targets, request, args.out, progress)
+        return run_targets(targets, request, args.out, progress)
     finally:
         evaluator.close()
         if progress is not None:
             progress.close()
-    _print_best(best, args.out)
-    return 0
 
 
 def cmd_tune_pairs(args: argparse.Namespace) -> int:
     from kernel_search.tuning.pair_targets import pair_targets
-    from kernel_search.tuning.runs import run_targets
 
     request = _request(args)
     evaluator = _evaluator(args, request)
     targets = pair_targets(Path(args.pairs_dir), Path(args.out), evaluator, limit=args.limit)
     request.extra.update(pairs_dir=str(args.pairs_dir), pairs=[t.name for t in targets])
-    progress = _progress(args, len(targets) * len(request.strategies) * request.max_evaluations)
-    try:
-        best = run_targets(targets, request, args.out, progress)
-    finally:
-        evaluator.close()
-        if progress is not None:
-            progress.close()
+    best = _run(targets, request, args, evaluator)
     from kernel_search.tuning.pair_targets import write_tuned_pairs
 
     written = write_tuned_pairs(Path(args.pairs_dir), Path(args.out), best)
