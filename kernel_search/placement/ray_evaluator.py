@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from typing import Any
 
 from kernel_search.evaluator import EvalOptions, EvalResult, Evaluator
 from kernel_search.tasks import Task, load_task
+from synth_modules.executors.ray_actors import RayActorPool
 from synth_modules.executors.ray_cluster import connect, import_ray
-from synth_modules.executors.ray_dispatch import ActorDispatcher
 
 log = logging.getLogger("kernel_search")
 
 ACTOR_NAME_PREFIX = "kernel-search-eval"
-CLOSE_TIMEOUT_S = 15.0
 
 
 class EvaluatorActor:
@@ -75,52 +73,30 @@ class RayEvaluator:
             if actors < 1:
                 self._connection.close()
                 raise ValueError("the Ray cluster has no GPU; use --device cpu or a cluster with GPUs")
-        prefix = f"{ACTOR_NAME_PREFIX}-{uuid.uuid4().hex[:8]}"
-        remote = ray.remote(EvaluatorActor)
-        self._actors = [
-            remote.options(
-                name=f"{prefix}-{i}",
-                num_cpus=1,
-                num_gpus=1 if on_gpu else 0,
-                max_restarts=-1,
-                max_task_retries=0,  # the dispatcher resubmits, to any live actor
-                max_concurrency=per_actor + 2,  # room for ready() probes beside the evaluations
-                runtime_env=self._connection.actor_env,
-            ).remote(device, options, str(i))
-            for i in range(actors)
-        ]
         self.actor_info: dict[int, dict[str, Any]] = {}
-        self._dispatcher: ActorDispatcher[dict[str, Any]] = ActorDispatcher(
-            self._actors, "evaluate", per_actor=per_actor, on_ready=self.actor_info.__setitem__
-        )
         self.slot_count = actors
-        self._closed = False
-        if self._dispatcher.wait_ready(1, startup_timeout_s) == 0:
-            reason = self._dispatcher.last_error
-            resources = ray.cluster_resources()
-            self.close()
-            raise RuntimeError(
-                f"no Ray evaluator actor started within {startup_timeout_s:.0f} s (each asks for 1 CPU"
-                f"{', 1 GPU' if on_gpu else ''}; the cluster has {resources})"
-                + (f": {reason}" if reason else "")
-            )
+        self._pool: RayActorPool[dict[str, Any]] = RayActorPool(
+            self._connection,
+            EvaluatorActor,
+            lambda i: (device, options, str(i)),
+            count=actors,
+            method="evaluate",
+            name_prefix=ACTOR_NAME_PREFIX,
+            what="evaluator",
+            num_cpus=1,
+            num_gpus=1 if on_gpu else 0,
+            per_actor=per_actor,
+            on_ready=self.actor_info.__setitem__,
+            startup_timeout_s=startup_timeout_s,
+        )
 
     def evaluate(self, task: Task | str, candidate_source: str, name: str = "candidate") -> EvalResult:
         task = task if isinstance(task, Task) else load_task(task)
-        future = self._dispatcher.submit((task, candidate_source, name), label=f"{task.name}/{name}")
+        future = self._pool.submit((task, candidate_source, name), label=f"{task.name}/{name}")
         return EvalResult.from_dict(future.result())
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        ray = import_ray()
-        self._dispatcher.close()
-        try:
-            for actor in self._actors:
-                ray.kill(actor, no_restart=True)
-        finally:
-            self._connection.close()
+        self._pool.close()
 
     def __enter__(self) -> RayEvaluator:
         return self

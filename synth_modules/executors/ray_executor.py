@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from concurrent.futures import Future
 from typing import Any
 
-from synth_modules.executors.ray_cluster import connect, import_ray
-from synth_modules.executors.ray_dispatch import ActorDispatcher
+from synth_modules.executors.ray_actors import RayActorPool
+from synth_modules.executors.ray_cluster import connect
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.types import Verdict
 
@@ -22,7 +21,6 @@ log = logging.getLogger(__name__)
 
 ACTOR_NAME_PREFIX = "synth-sandbox"
 JOBS_PER_ACTOR = 2  # one validating, one queued in the actor's pool so its worker never waits on the network
-CLOSE_TIMEOUT_S = 15.0
 
 
 class SandboxActor:
@@ -65,40 +63,24 @@ class RayExecutor:
         max_retries: int = 3,
         startup_timeout_s: float = 600.0,
     ):
-        ray = import_ray()
-        self._connection = connect(address, num_cpus=num_workers * num_cpus_per_worker)
-        self.name_prefix = f"{ACTOR_NAME_PREFIX}-{uuid.uuid4().hex[:8]}"
         self.actor_pids: dict[int, int] = {}
-        actor_class = ray.remote(SandboxActor)
-        self._actors = [
-            actor_class.options(
-                name=f"{self.name_prefix}-{i}",
-                num_cpus=num_cpus_per_worker,
-                num_gpus=num_gpus_per_worker,
-                max_restarts=-1,
-                max_task_retries=0,  # the dispatcher resubmits, to any live actor, not only this one
-                max_concurrency=JOBS_PER_ACTOR + 2,  # room for ready() probes and close() beside jobs
-                runtime_env=self._connection.actor_env,
-            ).remote(options)
-            for i in range(num_workers)
-        ]
-        self._dispatcher: ActorDispatcher[Verdict] = ActorDispatcher(
-            self._actors,
-            "validate",
+        self._pool: RayActorPool[Verdict] = RayActorPool(
+            connect(address, num_cpus=num_workers * num_cpus_per_worker),
+            SandboxActor,
+            lambda i: (options,),
+            count=num_workers,
+            method="validate",
+            name_prefix=ACTOR_NAME_PREFIX,
+            what="sandbox",
+            num_cpus=num_cpus_per_worker,
+            num_gpus=num_gpus_per_worker,
             per_actor=JOBS_PER_ACTOR,
             max_retries=max_retries,
             on_ready=self._actor_ready,
+            close_method="close",  # stop the actors' pools, so their warm workers exit
+            startup_timeout_s=startup_timeout_s,
         )
-        self._closed = False
-        if self._dispatcher.wait_ready(1, startup_timeout_s) == 0:
-            resources = ray.cluster_resources()
-            reason = self._dispatcher.last_error
-            self.close()
-            raise RuntimeError(
-                f"no Ray sandbox actor started within {startup_timeout_s:.0f} s (each asks for "
-                f"{num_cpus_per_worker} CPU, {num_gpus_per_worker} GPU; the cluster has {resources})"
-                + (f": {reason}" if reason else "")
-            )
+        self.name_prefix = self._pool.name_prefix
 
     def _actor_ready(self, index: int, pid: Any) -> None:
         previous = self.actor_pids.get(index)
@@ -109,25 +91,14 @@ class RayExecutor:
     @property
     def resubmitted(self) -> int:
         """Jobs sent again because their actor was lost."""
-        return self._dispatcher.resubmitted
+        return self._pool.dispatcher.resubmitted
 
     def submit(self, job: ValidationJob) -> Future[Verdict]:
-        return self._dispatcher.submit(job, label=job.id)
+        return self._pool.submit(job, label=job.id)
 
     def close(self) -> None:
         """Stop the actors' pools (so their warm workers exit), kill the actors, drop our connection."""
-        if self._closed:
-            return
-        self._closed = True
-        ray = import_ray()
-        self._dispatcher.close()
-        try:
-            refs = [actor.close.remote() for actor in self._actors]
-            ray.wait(refs, num_returns=len(refs), timeout=CLOSE_TIMEOUT_S)
-            for actor in self._actors:
-                ray.kill(actor, no_restart=True)
-        finally:
-            self._connection.close()
+        self._pool.close()
 
     def __enter__(self) -> RayExecutor:
         return self
