@@ -20,22 +20,13 @@ from synth_modules.backends.llm_base import (
     api_key_from_env,
     require_sdk,
 )
-from synth_modules.backends.retry import ErrorInfo, RetryPolicy, parse_retry_after
+from synth_modules.backends.retry import ErrorInfo, RetryPolicy
+from synth_modules.backends.sdk_errors import body_message, classify_sdk_error
 from synth_modules.config import GeneratorConfig
 from synth_modules.types import Usage
 
 # 529 is Anthropic's "overloaded": transient, like a 503.
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
-
-
-def _error_message(error: Any) -> str:
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            kind = inner.get("type")
-            return f"{kind}: {inner['message']}" if kind else str(inner["message"])
-    return str(getattr(error, "message", "") or error)
 
 
 class AnthropicBackend(LLMBackend):
@@ -96,22 +87,12 @@ class AnthropicBackend(LLMBackend):
     def _classify(self, error: BaseException) -> ErrorInfo | None:
         import anthropic
 
-        if isinstance(error, anthropic.APITimeoutError):
-            return ErrorInfo(True, f"request timed out after {self.config.request_timeout_s:g} s")
-        if isinstance(error, anthropic.APIConnectionError):
-            return ErrorInfo(True, f"connection error: {error.__cause__ or error}")
-        if isinstance(error, anthropic.APIStatusError):
-            status = error.status_code
-            message = _error_message(error)
-            if status in _RETRYABLE_STATUS or status >= 500:
-                return ErrorInfo(
-                    True, f"HTTP {status}: {message}", retry_after_s=parse_retry_after(error.response.headers)
-                )
-            if status == 401:
-                return ErrorInfo(False, f"HTTP 401 (check ANTHROPIC_API_KEY): {message}")
-            if status == 404:
-                return ErrorInfo(False, f"HTTP 404 (unknown model {self.model!r}?): {message}")
-            return ErrorInfo(False, f"HTTP {status}: {message}")
-        if isinstance(error, anthropic.APIError):
-            return ErrorInfo(False, f"API error: {error}")
-        return None
+        return classify_sdk_error(
+            anthropic,
+            error,
+            timeout_s=self.config.request_timeout_s,
+            retryable_status=_RETRYABLE_STATUS,
+            key_env="ANTHROPIC_API_KEY",
+            model=self.model,
+            message=lambda e: body_message(e, with_kind=True),
+        )

@@ -25,7 +25,8 @@ from synth_modules.backends.llm_base import (
     require_sdk,
 )
 from synth_modules.backends.model_names import resolve_backend_kind
-from synth_modules.backends.retry import ErrorInfo, RetryPolicy, parse_retry_after
+from synth_modules.backends.retry import ErrorInfo, RetryPolicy
+from synth_modules.backends.sdk_errors import body_message, classify_sdk_error
 from synth_modules.config import ConfigError, GeneratorConfig
 from synth_modules.types import Category, GenerationError, Usage
 
@@ -33,15 +34,6 @@ from synth_modules.types import Category, GenerationError, Usage
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5(?!-chat))")
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 XAI_BASE_URL = "https://api.x.ai/v1"
-
-
-def _status_message(error: Any) -> str:
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(error, "message", "") or error)
 
 
 class OpenAIBackend(LLMBackend):
@@ -171,25 +163,18 @@ class OpenAIBackend(LLMBackend):
     def _classify(self, error: BaseException) -> ErrorInfo | None:
         import openai
 
-        if isinstance(error, openai.APITimeoutError):
-            return ErrorInfo(True, f"request timed out after {self.config.request_timeout_s:g} s")
-        if isinstance(error, openai.APIConnectionError):
-            return ErrorInfo(True, f"connection error: {error.__cause__ or error}")
-        if isinstance(error, openai.APIStatusError):
-            status = error.status_code
-            message = _status_message(error)
-            if status == 429 and getattr(error, "code", None) == "insufficient_quota":
-                return ErrorInfo(False, f"HTTP 429 insufficient_quota: {message}")
-            if status in _RETRYABLE_STATUS or status >= 500:
-                return ErrorInfo(
-                    True, f"HTTP {status}: {message}", retry_after_s=parse_retry_after(error.response.headers)
-                )
-            if status == 401:
-                who = "LOCAL_LLM_API_KEY" if self.local else "XAI_API_KEY" if self.xai else "OPENAI_API_KEY"
-                return ErrorInfo(False, f"HTTP 401 (check {who}): {message}")
-            if status == 404:
-                return ErrorInfo(False, f"HTTP 404 (unknown model {self.model!r}?): {message}")
-            return ErrorInfo(False, f"HTTP {status}: {message}")
-        if isinstance(error, openai.APIError):
-            return ErrorInfo(False, f"API error: {error}")
-        return None
+        if (
+            isinstance(error, openai.APIStatusError)
+            and error.status_code == 429
+            and getattr(error, "code", None) == "insufficient_quota"
+        ):  # a 429 that waiting does not cure
+            return ErrorInfo(False, f"HTTP 429 insufficient_quota: {body_message(error)}")
+        who = "LOCAL_LLM_API_KEY" if self.local else "XAI_API_KEY" if self.xai else "OPENAI_API_KEY"
+        return classify_sdk_error(
+            openai,
+            error,
+            timeout_s=self.config.request_timeout_s,
+            retryable_status=_RETRYABLE_STATUS,
+            key_env=who,
+            model=self.model,
+        )

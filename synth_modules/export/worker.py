@@ -101,6 +101,15 @@ def check() -> list[str]:
     return [f"torch setting {k} changed to {now[k]!r}" for k in _BASELINE if now[k] != _BASELINE[k]]
 
 
+def _release() -> None:
+    """After every program: Dynamo's caches dropped and CUDA's cached blocks freed, so the next starts clean."""
+    import torch
+
+    torch._dynamo.reset()
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
 def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict[str, Any]:
     """One program -> one pair (or a categorised rejection); `scratch` is this task's private directory."""
     import torch
@@ -129,9 +138,7 @@ def handle(task: dict[str, Any], settings: dict[str, Any], scratch: str) -> dict
         reply.update(ok=False, category="crash", message=f"{type(error).__name__}: {error}"[:2000])
         traceback.print_exc()
     finally:
-        torch._dynamo.reset()
-        if torch.cuda.is_initialized():
-            torch.cuda.empty_cache()
+        _release()
     reply["seconds"] = time.perf_counter() - started
     return reply
 
@@ -156,8 +163,6 @@ def _run_seed(task: dict[str, Any], settings: dict[str, Any], program: Path, scr
         reply.update(ok=False, category="invalid", message=f"{type(error).__name__}: {error}"[:2000])
         traceback.print_exc()
     finally:
-        torch._dynamo.reset()
-        if torch.cuda.is_initialized():
-            torch.cuda.empty_cache()
+        _release()
     reply["seconds"] = time.perf_counter() - started
     return reply
