@@ -117,14 +117,18 @@ def check_streams(tree: ast.Module, source: str) -> str | None:
     return f"inline code calls {match.group(0)}" if match else None
 
 
+def _imported(node: ast.AST) -> list[str]:
+    """The modules an import statement names (empty for any other node)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module:
+        return [node.module]
+    return []
+
+
 def check_threads(tree: ast.Module, source: str) -> str | None:
     for node in ast.walk(tree):
-        modules = []
-        if isinstance(node, ast.Import):
-            modules = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules = [node.module]
-        for module in modules:
+        for module in _imported(node):
             if module.split(".")[0] in _THREAD_MODULES:
                 return f"line {node.lineno}: imports {module}"
         if isinstance(node, ast.Attribute) and _dotted(node) in {
@@ -184,12 +188,7 @@ def check_dynamic_code(tree: ast.Module, source: str) -> str | None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
             return f"line {node.lineno}: calls {node.func.id}()"
-        modules = []
-        if isinstance(node, ast.Import):
-            modules = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules = [node.module]
-        for module in modules:
+        for module in _imported(node):
             if module.split(".")[0] in _DYNAMIC_MODULES:
                 return f"line {node.lineno}: imports {module}"
         if isinstance(node, ast.Attribute) and _dotted(node) in {"sys.modules", "sys._getframe"}:
