@@ -200,7 +200,7 @@ def test_honest_sources_pass_the_static_checks() -> None:
 def test_integrity_snapshot_sees_patches_and_threads() -> None:
     import threading
 
-    snapshot = hacks.integrity_snapshot()  # the sandbox's mechanism (warm_state), the evaluator's hack kinds
+    snapshot = hacks.integrity_snapshot()  # the sandbox's mechanism (integrity), the evaluator's hack kinds
     assert hacks.runtime_finding(snapshot) is None
     original = time.perf_counter
     time.perf_counter = lambda: 0.0

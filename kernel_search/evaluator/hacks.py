@@ -2,7 +2,7 @@
 
 Static checks read the candidate's source (AST and string literals, so inline CUDA/C++ is seen too) and each
 returns a reason or None; STRICT checks reject the candidate as `reward_hack` with the check's kind, WARNINGS
-only add a flag. Runtime checks use the sandbox's integrity snapshot (sandbox/warm_state.py): the timing,
+only add a flag. Runtime checks use the sandbox's integrity snapshot (sandbox/integrity.py): the timing,
 synchronisation and comparison functions are the originals and the candidate left no thread or process
 running; this module names what they find as PATCHED_TIMING or BACKGROUND_THREAD. The runtime kinds detected elsewhere (stale
 memory, pointer caches, aliasing...) are named here too, so every kind lives in one list.
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from synth_modules.sandbox import warm_state
+from synth_modules.sandbox import integrity
 
 # --- hack kinds -----------------------------------------------------------------------------------------------
 STALE_MEMORY = "stale_memory"  # returned uninitialised (poisoned) memory
@@ -249,12 +249,12 @@ WATCHED_MODULES = (
 )
 
 
-def integrity_snapshot() -> warm_state.Snapshot:
-    """Taken right before the candidate is loaded (the sandbox's one mechanism, sandbox/warm_state.py)."""
-    return warm_state.Snapshot.take(WATCHED_MODULES)
+def integrity_snapshot() -> integrity.Snapshot:
+    """Taken right before the candidate is loaded (the sandbox's one mechanism, sandbox/integrity.py)."""
+    return integrity.Snapshot.take(WATCHED_MODULES)
 
 
-def runtime_finding(snapshot: warm_state.Snapshot) -> Finding | None:
+def runtime_finding(snapshot: integrity.Snapshot) -> Finding | None:
     """The first function replaced or thread started since `snapshot`, as the hack kind it is, else None."""
     changed = snapshot.changed()
     if changed:
@@ -269,5 +269,5 @@ def leftover_finding(problems: list[str]) -> Finding | None:
     """What the sandbox service found after the candidate's reply (processes it killed, patches), or None."""
     if not problems:
         return None
-    kind = BACKGROUND_THREAD if all(warm_state.is_leftover(p) for p in problems) else PATCHED_TIMING
+    kind = BACKGROUND_THREAD if all(integrity.is_leftover(p) for p in problems) else PATCHED_TIMING
     return Finding(kind, f"after its evaluation the candidate's worker had: {'; '.join(problems)}"[:2000])

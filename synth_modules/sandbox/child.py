@@ -6,14 +6,16 @@ torch.compile -> compiled vs eager. `probe` runs only load -> construct -> input
 reports the exception, for error-driven input deduction.
 
 Everything here runs in a forked copy of a warm worker, so a program that patches torch only patches its
-own copy. The checks run in the same process as the program, so they call the references `integrity` bound
-before any program existed, and every verdict is preceded by an identity check of the modules and classes
-they rely on: a program that replaced one is `unsafe_code`, whatever else it did. A forward that Dynamo
+own copy. The checks run in the same process as the program, so they call the references `judges` bound
+before any program existed, and every verdict is preceded by the sandbox's integrity check (integrity.py:
+the modules and classes they rely on, and threads): a program that replaced one, or left a thread running,
+is `unsafe_code`, whatever else it did. A forward that Dynamo
 splits into several graphs is `graph_break` unless `SandboxOptions.allow_graph_breaks`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import re
@@ -28,9 +30,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from synth_modules.program import execute_as_module, split_init_inputs
-from synth_modules.sandbox import degenerate, integrity, kernel_batching
+from synth_modules.sandbox import degenerate, integrity, judges, kernel_batching
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
-from synth_modules.sandbox.integrity import JUDGES
+from synth_modules.sandbox.judges import JUDGES
 from synth_modules.types import Category, Stage, Verdict
 
 PROGRAM_FILE = "program.py"
@@ -137,7 +139,7 @@ def make_inputs(module: types.ModuleType, seed: int, device: str) -> list[Any]:
     inputs = module.get_inputs()
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(f"get_inputs() returned {type(inputs).__name__}, expected a list")
-    problem = integrity.foreign_tensor(inputs)
+    problem = judges.foreign_tensor(inputs)
     if problem:
         raise Rejected(Stage.EAGER, Category.UNSAFE_CODE, f"get_inputs(): {problem}")
     return list(_map_tensors(list(inputs), lambda t: t.to(device)))
@@ -155,6 +157,17 @@ def _tensor_numel(value: Any) -> int:
     return 0
 
 
+def _integrity_baseline(device: str) -> integrity.Snapshot:
+    """The snapshot a verdict is checked against, after torch's own first-use changes: Dynamo's patch of
+    nn.Module (settle_torch) and, on a GPU, CUDA's lazy-init flags (the warm parent must not touch CUDA)."""
+    integrity.settle_torch()
+    if device.startswith("cuda"):
+        with contextlib.suppress(Exception):  # a CUDA that fails here fails again, categorised, at `.to()`
+            torch.cuda.init()
+            torch.cuda.device_count()
+    return integrity.Snapshot.take()
+
+
 class ProgramRun:
     """State shared by the steps of one validation (module, model, inputs, outputs, timings)."""
 
@@ -169,7 +182,7 @@ class ProgramRun:
         self.module: types.ModuleType | None = None
         self.model: torch.nn.Module | None = None
         self.inputs: list[Any] = []
-        self.judged_with = integrity.snapshot()  # before the program is loaded
+        self.judged_with = _integrity_baseline(options.device)  # before the program is loaded
 
     def step(self, stage: Stage, category: Category, name: str):
         return step(stage, category, self.timings, name, self.progress)
@@ -179,7 +192,7 @@ class ProgramRun:
         fn = model if model is not None else self.model
         args = _map_tensors(inputs, lambda t: t.clone())
         outputs = JUDGES.flatten_outputs(fn(*args))  # type: ignore[misc]
-        problem = integrity.foreign_tensor(outputs)
+        problem = judges.foreign_tensor(outputs)
         if problem:
             raise Rejected(Stage.EAGER, Category.UNSAFE_CODE, f"forward output: {problem}")
         # Copies the program never saw: it cannot rewrite the eager reference in place (through a reference it
@@ -188,8 +201,9 @@ class ProgramRun:
 
     def tampering(self) -> Rejected | None:
         """The program replaced something the checks rely on (checked before any verdict is given)."""
-        problem = integrity.tampered(self.judged_with)
-        return Rejected(Stage.SANDBOX, Category.UNSAFE_CODE, problem) if problem else None
+        problems = self.judged_with.problems()
+        message = f"unsafe at runtime: {'; '.join(problems)}"
+        return Rejected(Stage.SANDBOX, Category.UNSAFE_CODE, message) if problems else None
 
     # --- steps -------------------------------------------------------------------------------------------
     def load_and_build(self) -> None:

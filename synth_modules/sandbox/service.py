@@ -29,9 +29,9 @@ import traceback
 from typing import Any
 
 from synth_modules.sandbox import limits
+from synth_modules.sandbox.integrity import LEFT_RUNNING, Snapshot, import_watched
 from synth_modules.sandbox.isolation import Confinement, Privileges, confine
 from synth_modules.sandbox.protocol import Channel, ChannelClosed, open_progress
-from synth_modules.sandbox.warm_state import LEFT_RUNNING, Snapshot, import_watched
 
 
 def _take_over_stdio() -> Channel:
