@@ -52,15 +52,11 @@ def environment(device: str) -> dict[str, Any]:
 def prepare(settings: dict[str, Any]) -> None:
     """Unconfined, before any candidate: the device (CUDA's initialisation) and the lock files (outside the
     directory the confined worker may write)."""
-    from torch._dynamo import mutation_guard
-
     from kernel_search.evaluator import baselines, pipeline  # noqa: F401 -- torch-heavy imports, trusted
     from kernel_search.evaluator.devicelock import DeviceLock
 
     device = settings["device"]
     prepare_torch(device, int(settings.get("cpu_threads", 1)), int(settings["memory_limit_mb"]))
-    # Dynamo wraps nn.Module.__init__ on its first compile; done now, a candidate's torch.compile is no patch.
-    mutation_guard.install_generation_tagging_init()
     _STATE["lock"] = DeviceLock(settings.get("lock_dir"), settings.get("lock_name") or device)
 
 
