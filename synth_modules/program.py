@@ -1,4 +1,4 @@
-"""The program file contract: entry-point naming, AST-based class renaming, hashing, executing one as a module.
+"""The program file contract: entry-point naming, AST-based class renaming, hashing.
 
 A program file is `<EntryPoint>.py` holding one `class <EntryPoint>(nn.Module)` plus module-level
 `get_inputs()` and `get_init_inputs()` (KernelBook convention: `[args_list, kwargs_dict]`).
@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import itertools
 import re
-import sys
-import types
-from pathlib import Path
 from typing import Any
 
 ENTRY_PREFIX = "SynthModel"
@@ -145,28 +141,3 @@ def declared_dtype(source: str) -> str:
         ):
             return _DTYPE_ALIASES.get(node.value.attr, node.value.attr)
     return "float32"
-
-
-_module_counter = itertools.count()
-
-
-def execute_as_module(source: str, filename: str, name: str, register: bool = False) -> types.ModuleType:
-    """Run program text as a fresh module named `name` (`filename` is what tracebacks and inspect show).
-
-    Not registered in sys.modules unless asked: program names repeat across runs, and a candidate must not
-    find the task it is judged against by importing it. Registration is for code that looks its own module up
-    (dataclasses with string annotations, pickling by reference).
-    """
-    module = types.ModuleType(name)
-    module.__file__ = filename
-    if register:
-        sys.modules[name] = module
-    exec(compile(source, filename, "exec"), module.__dict__)
-    return module
-
-
-def import_file(path: str | Path, prefix: str = "synth_program", register: bool = False) -> types.ModuleType:
-    """Execute a Python file as a module under a unique name (`prefix_<n>_<stem>`)."""
-    path = Path(path)
-    name = f"{prefix}_{next(_module_counter)}_{path.stem}"
-    return execute_as_module(path.read_text(encoding="utf-8"), str(path), name, register)

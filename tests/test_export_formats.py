@@ -19,8 +19,8 @@ from synth_modules.export.programs import init_inputs, load_programs
 from synth_modules.export.schema import COLUMN_NAMES, KERNELBOOK_COLUMNS
 from synth_modules.export.seeds import SeedError, export_seeds, flat_init_inputs
 from synth_modules.export.sft import export_sft
-from synth_modules.program import import_file
 from synth_modules.run.store import read_jsonl
+from synth_modules.sandbox.loading import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "tests" / "fixtures" / "pairs"

@@ -110,7 +110,7 @@ def test_capture_names_graph_inputs_by_identity_on_cpu() -> None:
     """Inductor on CPU writes C++ (so no launches), but the graph's argument order is named the same way."""
     from synth_modules.export.capture import capture_inductor
     from synth_modules.export.verify import build_original, fresh_inputs
-    from synth_modules.program import import_file
+    from synth_modules.sandbox.loading import import_file
 
     torch.set_num_threads(1)
     entry_point = "SynthModel_Bmm_Add_Sigmoid_f101cbc6"

@@ -17,8 +17,9 @@ from kernel_search.report import render_summary, summarize
 from kernel_search.report.summary import fast_p
 from synth_modules.export.seeds import flat_init_inputs, seed_source
 from synth_modules.export.verify import retarget_to_cpu
-from synth_modules.program import import_file, rename_class, split_init_inputs
+from synth_modules.program import rename_class, split_init_inputs
 from synth_modules.sandbox import landlock
+from synth_modules.sandbox.loading import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "kernel_search_corpus"

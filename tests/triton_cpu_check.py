@@ -46,8 +46,8 @@ from synth_modules.export.verify import (  # noqa: E402
     verify_pair,
 )
 from synth_modules.export.wrap import new_class_name  # noqa: E402
-from synth_modules.program import import_file  # noqa: E402
 from synth_modules.run.store import read_jsonl  # noqa: E402
+from synth_modules.sandbox.loading import import_file  # noqa: E402
 
 _NUMPY_INDEX_BUG = "only 0-dimensional arrays can be converted to Python scalars"
 

@@ -83,7 +83,7 @@ def measure_baselines(request: dict[str, Any], lock: Any, send: Callable[..., No
     from kernel_search.evaluator import correctness as cx
     from kernel_search.evaluator import timing
     from kernel_search.evaluator.stop import Stop, describe
-    from synth_modules.program import import_file
+    from synth_modules.sandbox.loading import import_file
 
     device, seed = request["device"], int(request.get("seed", 0))
     send(phase="load")

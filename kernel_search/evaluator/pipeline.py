@@ -19,7 +19,7 @@ from kernel_search.evaluator import correctness as cx
 from kernel_search.evaluator import hacks, profiling, timing
 from kernel_search.evaluator.devicelock import DeviceLock
 from kernel_search.evaluator.stop import Stop, describe, is_cuda_fault
-from synth_modules.program import import_file
+from synth_modules.sandbox.loading import import_file
 
 _RECHECK_SEED = 90_001
 _PROBE_SEED = 70_001

@@ -28,8 +28,8 @@ from synth_modules.export.verify import (
     verify_pair,
 )
 from synth_modules.export.wrap import CallSpec, new_class_name, wrap_pair
-from synth_modules.program import import_file
 from synth_modules.sandbox.compare import compare
+from synth_modules.sandbox.loading import import_file
 from synth_modules.types import Category
 
 __all__ = ["CheckSettings", "PairResult", "make_pair", "match_outputs"]

@@ -22,9 +22,10 @@ import torch
 
 from synth_modules.export.gpu_timing import cuda_graph, measured_peaks, time_calls
 from synth_modules.export.programs import init_inputs
-from synth_modules.program import declared_dtype, import_file
+from synth_modules.program import declared_dtype
 from synth_modules.sandbox import degenerate
 from synth_modules.sandbox.compare import compare, flatten_outputs, identical
+from synth_modules.sandbox.loading import import_file
 from synth_modules.scaling import get_profile, scale_source
 from synth_modules.scaling.estimate import Estimate, estimate_module, estimate_source
 

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from synth_modules.export.programs import init_inputs, load_programs
-from synth_modules.program import declared_dtype, find_module_classes, import_file, rename_class
+from synth_modules.program import declared_dtype, find_module_classes, rename_class
 from synth_modules.run.store import atomic_write_json
 from synth_modules.sandbox import SandboxOptions, SandboxPool, ValidationJob
+from synth_modules.sandbox.loading import import_file
 from synth_modules.types import Verdict
 
 INDEX_FILE = "index.json"

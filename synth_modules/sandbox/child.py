@@ -29,10 +29,11 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from synth_modules.program import execute_as_module, split_init_inputs
+from synth_modules.program import split_init_inputs
 from synth_modules.sandbox import degenerate, integrity, judges, kernel_batching
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.judges import JUDGES
+from synth_modules.sandbox.loading import execute_as_module
 from synth_modules.types import Category, Stage, Verdict
 
 PROGRAM_FILE = "program.py"

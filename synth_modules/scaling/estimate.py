@@ -17,7 +17,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from synth_modules.program import execute_as_module, split_init_inputs
+from synth_modules.program import split_init_inputs
+from synth_modules.sandbox.loading import execute_as_module
 
 _FREE_OPS = {"view", "_unsafe_view", "expand", "permute", "transpose", "t", "unsqueeze", "squeeze", "alias"}
 
