@@ -16,6 +16,29 @@ SLEEPER_ARG = "4242"  # corpus programs that spawn processes run `sleep 4242`
 STATIC_CATEGORIES = {"syntax_error", "structure_error", "unsafe_code", "import_error"}
 
 
+# A minimal valid program around a snippet under test (the static-check tests' wrapper).
+PROGRAM_HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+PROGRAM_FOOTER = """
+
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.relu(x)
+
+
+def get_inputs():
+    return [torch.randn(2, 3)]
+
+
+def get_init_inputs():
+    return [[], {}]
+"""
+
+
+def program(body: str, header: str = PROGRAM_HEADER) -> str:
+    """`body` between the imports and a trivial Model, so a check sees it in a complete program file."""
+    return header + "\n" + body + "\n" + PROGRAM_FOOTER
+
+
 def _header(source: str, key: str) -> str | None:
     match = re.search(rf"^# {re.escape(key)}: (.+)$", source, re.MULTILINE)
     return match.group(1).strip() if match else None

@@ -11,32 +11,9 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from sandbox_corpus import STATIC_CATEGORIES, load_corpus
+from sandbox_corpus import PROGRAM_HEADER, STATIC_CATEGORIES, load_corpus, program
 
 from synth_modules.sandbox.static_checks import check_static
-
-HEADER = """import torch
-import torch.nn as nn
-import torch.nn.functional as F
-"""
-FOOTER = """
-
-class Model(nn.Module):
-    def forward(self, x):
-        return torch.relu(x)
-
-
-def get_inputs():
-    return [torch.randn(2, 3)]
-
-
-def get_init_inputs():
-    return [[], {}]
-"""
-
-
-def program(body: str, header: str = HEADER) -> str:
-    return header + "\n" + body + "\n" + FOOTER
 
 
 @pytest.mark.parametrize("item", load_corpus(), ids=lambda p: p.name)
@@ -188,10 +165,10 @@ def test_import_allow_list_and_repository_policy():
 
 def test_category_precedence_unsafe_over_import_over_structure():
     # no Model, unknown import and an escape: unsafe wins
-    source = HEADER + "import numpy\nx = torch.os\n"
+    source = PROGRAM_HEADER + "import numpy\nx = torch.os\n"
     assert check_static(source).category == "unsafe_code"
-    assert check_static(HEADER + "import numpy\n").category == "import_error"
-    assert check_static(HEADER).category == "structure_error"
+    assert check_static(PROGRAM_HEADER + "import numpy\n").category == "import_error"
+    assert check_static(PROGRAM_HEADER).category == "structure_error"
 
 
 def test_structure_and_entry_point():
@@ -200,7 +177,9 @@ def test_structure_and_entry_point():
     assert check_static(two, entry_point="Model").ok  # a named entry point allows helper modules
     missing = check_static(two, entry_point="Other")
     assert missing.category == "structure_error" and "Other" in missing.message
-    no_init_inputs = HEADER + "class Model(nn.Module):\n    pass\n\ndef get_inputs():\n    return []\n"
+    no_init_inputs = (
+        PROGRAM_HEADER + "class Model(nn.Module):\n    pass\n\ndef get_inputs():\n    return []\n"
+    )
     verdict = check_static(no_init_inputs)
     assert verdict.category == "structure_error" and "get_init_inputs" in verdict.message
     syntax = check_static("def broken(:\n")

@@ -9,30 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from sandbox_corpus import program
 
 from synth_modules.sandbox.static_checks import check_static
 from synth_modules.sandbox.static_policy import policy_named
 
 REPO = Path(__file__).resolve().parent.parent
-HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-FOOTER = """
-
-class Model(nn.Module):
-    def forward(self, x):
-        return torch.relu(x)
-
-
-def get_inputs():
-    return [torch.randn(2, 3)]
-
-
-def get_init_inputs():
-    return [[], {}]
-"""
-
-
-def program(body: str, header: str = HEADER) -> str:
-    return header + "\n" + body + "\n" + FOOTER
 
 
 ATTACKS = {

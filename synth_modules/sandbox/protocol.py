@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import select
+import sys
 import time
 from typing import Any
 
@@ -93,3 +94,17 @@ def options_to_dict(options: SandboxOptions) -> dict[str, Any]:
     data = dataclasses.asdict(options)
     data["extra_allowed_imports"] = list(options.extra_allowed_imports)
     return data
+
+
+def take_over_stdio(python_stdout_to_stderr: bool = False) -> Channel:
+    """The protocol on private copies of stdin/stdout; fd 0 becomes /dev/null and fd 1 goes to stderr (the
+    log), so nothing a program or a C library prints can corrupt the channel. The service also points Python's
+    sys.stdout at stderr; the fork server leaves it on fd 1, which each forked child redirects to its own file."""
+    control = Channel(os.dup(0), os.dup(1))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    if python_stdout_to_stderr:
+        sys.stdout = sys.stderr
+    return control

@@ -31,18 +31,7 @@ from typing import Any
 from synth_modules.sandbox import limits
 from synth_modules.sandbox.integrity import LEFT_RUNNING, Snapshot, import_watched
 from synth_modules.sandbox.isolation import Confinement, Privileges, confine
-from synth_modules.sandbox.protocol import Channel, ChannelClosed, open_progress
-
-
-def _take_over_stdio() -> Channel:
-    """The protocol on private fds; anything printed (even from C) goes to stderr, the pool's log file."""
-    control = Channel(os.dup(0), os.dup(1))
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return control
+from synth_modules.sandbox.protocol import ChannelClosed, open_progress, take_over_stdio
 
 
 def _use_scratch(path: str, cache_dir: str | None = None) -> None:
@@ -55,7 +44,7 @@ def _use_scratch(path: str, cache_dir: str | None = None) -> None:
 
 
 def serve(spec: dict[str, Any]) -> None:
-    control = _take_over_stdio()
+    control = take_over_stdio(python_stdout_to_stderr=True)
     limits.become_subreaper()
     privileges = Privileges(
         ids=tuple(spec["privileges"]["ids"]) if spec["privileges"]["ids"] else None,

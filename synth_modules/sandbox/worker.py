@@ -31,7 +31,7 @@ import torch
 from synth_modules.sandbox import cgroups, child, kernel_batching, limits, tasks
 from synth_modules.sandbox.api import SandboxOptions, ValidationJob
 from synth_modules.sandbox.isolation import Confinement, Privileges, confine, decide_privileges
-from synth_modules.sandbox.protocol import Channel, ChannelClosed
+from synth_modules.sandbox.protocol import Channel, ChannelClosed, take_over_stdio
 from synth_modules.sandbox.warmup import warm_up
 from synth_modules.types import Category, Stage, Verdict
 
@@ -297,16 +297,6 @@ def run_one(
     return verdict, isolation
 
 
-def _take_over_stdio() -> Channel:
-    """Keep stdin/stdout for the protocol on private fds; stray prints (torch warnings) go to stderr."""
-    control = Channel(os.dup(0), os.dup(1))
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    os.dup2(2, 1)
-    return control
-
-
 def _configure_inductor(options: SandboxOptions) -> None:
     """Per-worker compile settings, applied before the warm-up so every forked child inherits them."""
     if options.batch_cpu_kernels:
@@ -319,7 +309,7 @@ def _configure_inductor(options: SandboxOptions) -> None:
 
 
 def serve(base_dir: str, warm: bool) -> None:
-    control = _take_over_stdio()
+    control = take_over_stdio()
     limits.become_subreaper()
     torch.set_num_threads(1)
     dirs = WorkerDirs.under(base_dir)
